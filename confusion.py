@@ -1,0 +1,103 @@
+"""The confusion matrix of a trained model on the validation split.
+
+    python confusion.py --model models/cnn.keras --data data/train.csv --out report/confusion_matrix.png
+
+The split is the one training used (same --val-split, --seed and --limit
+defaults), so the matrix shows faces the model did not train on; test data is
+used only when asked for with --split all on a labelled test file.
+"""
+import argparse
+import os
+
+import numpy as np
+
+import cli
+import fer2013
+from fer2013 import CLASS_NAMES
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, help="saved .keras model")
+    p.add_argument("--data", default="data/train.csv", help="labelled CSV (the training CSV for its validation split)")
+    p.add_argument("--split", choices=["val", "all"], default="val", help="val: the training run's validation split; all: every row")
+    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, as in training")
+    p.add_argument("--seed", type=int, default=0, help="split seed, as in training")
+    p.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
+    p.add_argument("--labels", default=None, help="id,label key for a CSV without labels (implies --split all)")
+    p.add_argument("--tta", action="store_true", help="average with mirrored faces")
+    p.add_argument("--out", default="report/confusion_matrix.png", help="figure to write; the table goes beside it as .txt")
+    return p.parse_args(argv)
+
+
+def select_faces(args):
+    """(images, labels) of the faces to evaluate."""
+    data = fer2013.load_csv(args.data, limit=args.limit)
+    if args.labels:
+        answers = fer2013.load_labels(args.labels)
+        keep = np.array([i in answers for i in data.ids.tolist()])
+        if not keep.any():
+            raise fer2013.DataError(args.labels, f"none of its ids occur in {args.data}")
+        return data.images[keep], np.array([answers[i] for i in data.ids[keep].tolist()])
+    if data.labels is None:
+        raise fer2013.DataError(args.data, "has no labels; give an id,label key with --labels")
+    if args.split == "all":
+        return data.images, data.labels
+    _, val_idx = fer2013.split_indices(data, args.val_split, args.seed)
+    return data.images[val_idx], data.labels[val_idx]
+
+
+def plot_confusion(matrix, table, title, path):
+    from figures import plt, save
+
+    normalized = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    fig = plt.figure(figsize=(14, 6.2))
+    ax = fig.add_axes([0.06, 0.12, 0.46, 0.76])
+    image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="share of the true class")
+    ticks = range(len(CLASS_NAMES))
+    ax.set_xticks(ticks, CLASS_NAMES, rotation=35, ha="right")
+    ax.set_yticks(ticks, CLASS_NAMES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in ticks:
+        for j in ticks:
+            dark = normalized[i, j] > 0.55
+            ax.text(j, i, f"{normalized[i, j]:.2f}\n({matrix[i, j]})", ha="center", va="center",
+                    fontsize=8, color="white" if dark else "black")
+    ax.set_title(title)
+    text_ax = fig.add_axes([0.62, 0.12, 0.37, 0.76])
+    text_ax.axis("off")
+    text_ax.text(0, 0.5, table, family="monospace", fontsize=9.5, va="center")
+    save(fig, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.labels:
+        args.split = "all"
+    images, labels = select_faces(args)
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    from inference import predict_proba
+    from models import load_model
+
+    model = load_model(args.model)
+    predicted = predict_proba([model], images, tta=args.tta).argmax(axis=1)
+    matrix = confusion_matrix(labels, predicted, labels=range(len(CLASS_NAMES)))
+    table = classification_report(labels, predicted, labels=range(len(CLASS_NAMES)), target_names=CLASS_NAMES,
+                                  digits=3, zero_division=0)
+    part = "validation split" if args.split == "val" else "all rows"
+    title = f"{os.path.basename(args.model)} on {os.path.basename(args.data)}, {part}\n" \
+            f"{len(labels)} faces, accuracy {np.mean(predicted == labels):.4f}"
+    plot_confusion(matrix, table, title, args.out)
+    with fer2013.atomic_output(os.path.splitext(args.out)[0] + ".txt") as tmp:
+        with open(tmp, "w") as f:
+            f.write(title + "\n\n" + table)
+    print(title.replace("\n", ": "))
+    print(table)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,34 @@
+"""Plotting shared by training and the report scripts. Every figure is written
+atomically (a temporary file renamed into place) and closed after saving."""
+import matplotlib
+
+matplotlib.use("Agg")  # No display on training boxes.
+import matplotlib.pyplot as plt  # noqa: E402
+
+from fer2013 import atomic_output  # noqa: E402
+
+
+def save(fig, path, dpi=120):
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def plot_training_curves(rows, path, title):
+    """Loss and accuracy per epoch, training vs validation, from the log rows."""
+    epochs = [int(r["epoch"]) for r in rows]
+    series = lambda key: [float(r[key]) for r in rows]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, key, label in ((loss_ax, "loss", "loss"), (acc_ax, "accuracy", "accuracy")):
+        ax.plot(epochs, series(key), label=f"training {label}")
+        ax.plot(epochs, series(f"val_{key}"), label=f"validation {label}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    best = max(rows, key=lambda r: float(r["val_accuracy"]))
+    acc_ax.axhline(float(best["val_accuracy"]), color="gray", ls=":", lw=1)
+    acc_ax.set_title(f"best validation accuracy {float(best['val_accuracy']):.4f} (epoch {best['epoch']})")
+    loss_ax.set_title("loss (training loss includes label smoothing)")
+    fig.suptitle(title)
+    save(fig, path)

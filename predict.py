@@ -1,0 +1,78 @@
+"""Write a Kaggle submission (id,label) from one or more trained models.
+
+    python predict.py --model models/cnn.keras --test data/test.csv --out submission.csv
+    python predict.py --model a.keras --model b.keras --tta --labels public_labels.csv
+
+Several --model flags average the models' probabilities (an ensemble); --tta
+adds the mirror image of every face. Where labels are known (a Usage/emotion
+column in the CSV, or --labels id,label), accuracy is printed too.
+"""
+import argparse
+import csv
+import time
+
+import numpy as np
+
+import cli
+import fer2013
+from fer2013 import USAGES, atomic_output
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", action="append", required=True, help="saved .keras model; repeat to ensemble")
+    p.add_argument("--test", default="data/test.csv", help="CSV to predict, any Kaggle FER2013 layout, .gz ok")
+    p.add_argument("--out", default="submission.csv", help="submission CSV to write (id,label)")
+    p.add_argument("--tta", action="store_true", help="test-time augmentation: average with the mirrored faces")
+    p.add_argument("--labels", default=None, help="id,label answer key to score against (e.g. public_labels.csv)")
+    p.add_argument("--limit", type=int, default=None, help="predict only the first N rows")
+    p.add_argument("--batch-size", type=int, default=256, help="faces per forward pass")
+    return p.parse_args(argv)
+
+
+def write_submission(path, ids, predicted):
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["id", "label"])
+            writer.writerows(zip(ids.tolist(), predicted.tolist()))
+
+
+def report_accuracy(data, predicted, labels_path):
+    from inference import accuracy_lines
+
+    if labels_path:
+        answers = fer2013.load_labels(labels_path)
+        known = np.array([i in answers for i in data.ids.tolist()])
+        if not known.any():
+            raise fer2013.DataError(labels_path, "none of its ids occur in the test file")
+        truth = np.array([answers[i] for i in data.ids[known].tolist()])
+        print(f"scored against {labels_path}:")
+        print("\n".join(accuracy_lines(truth, predicted[known])))
+    elif data.labels is not None:
+        parts = [(USAGES[u], data.usage == u) for u in np.unique(data.usage)] if data.usage is not None else [("all", slice(None))]
+        for name, rows in parts:
+            print(f"{name}:")
+            print("\n".join(accuracy_lines(data.labels[rows], predicted[rows])))
+
+
+def main(argv=None):
+    started = time.time()
+    args = parse_args(argv)
+    data = fer2013.load_csv(args.test, limit=args.limit)
+    if args.labels:
+        fer2013.load_labels(args.labels)  # Fail on a bad key before the slow part.
+    from inference import predict_proba
+    from models import load_model
+
+    models = [load_model(path) for path in args.model]
+    probabilities = predict_proba(models, data.images, tta=args.tta, batch_size=args.batch_size)
+    predicted = probabilities.argmax(axis=1)
+    write_submission(args.out, data.ids, predicted)
+    print(f"wrote {len(predicted)} predictions to {args.out} ({len(models)} model(s), tta={'on' if args.tta else 'off'}, "
+          f"{time.time() - started:.1f} s)")
+    report_accuracy(data, predicted, args.labels)
+
+
+if __name__ == "__main__":
+    cli.run(main)

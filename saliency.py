@@ -1,0 +1,118 @@
+"""Where the CNN looks: saliency maps and Grad-CAM for validation faces.
+
+    python saliency.py --model models/cnn.keras --data data/train.csv --out-dir report/
+
+For --per-class validation faces of each class, shows the face, its saliency
+map (gradient of the predicted class's score with respect to the pixels;
+--smooth for SmoothGrad) and Grad-CAM on the last conv layer, titled with the
+true and predicted labels. Uses tf-keras-vis, with the softmax replaced by a
+linear output so the gradients are those of the class score.
+"""
+import argparse
+import os
+
+import numpy as np
+
+import cli
+import fer2013
+from fer2013 import CLASS_NAMES
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, help="saved .keras model (a CNN)")
+    p.add_argument("--data", default="data/train.csv", help="labelled CSV; faces come from its validation split")
+    p.add_argument("--per-class", type=int, default=2, help="faces per class")
+    p.add_argument("--smooth", action="store_true", help="SmoothGrad: average the saliency over 20 noisy copies")
+    p.add_argument("--layer", default=None, help="conv layer for Grad-CAM (default: the last)")
+    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, as in training")
+    p.add_argument("--seed", type=int, default=0, help="split seed, as in training")
+    p.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
+    p.add_argument("--out-dir", default="report", help="folder for saliency.png")
+    return p.parse_args(argv)
+
+
+def last_conv_output_name(model, name=None):
+    """The layer Grad-CAM reads: the activation after the named (or last) conv."""
+    import keras
+
+    convs = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if not convs:
+        raise cli.UsageError("this model has no conv layer, so Grad-CAM does not apply (use a CNN)")
+    name = name or convs[-1]
+    if name not in convs:
+        raise cli.UsageError(f"--layer {name!r} is not a conv layer of this model; valid: {', '.join(convs)}")
+    names = [layer.name for layer in model.layers]
+    return f"{name}_act" if f"{name}_act" in names else name
+
+
+def explain(model, images, classes, smooth=False, layer=None):
+    """(saliency, gradcam): each (N, 48, 48) in [0, 1], for the given classes."""
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+    x = images.astype("float32")
+    score = CategoricalScore([int(c) for c in classes])
+    saliency = Saliency(model, model_modifier=ReplaceToLinear(), clone=True)
+    options = dict(smooth_samples=20, smooth_noise=0.15) if smooth else {}
+    saliency_maps = saliency(score, x, **options)
+    gradcam = Gradcam(model, model_modifier=ReplaceToLinear(), clone=True)
+    cams = gradcam(score, x, penultimate_layer=last_conv_output_name(model, layer))
+    return np.asarray(saliency_maps), np.asarray(cams)
+
+
+def pick_faces(labels, per_class):
+    """Indices of the first per_class faces of each class (classes in order)."""
+    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(len(CLASS_NAMES))])
+
+
+def plot(images, labels, predicted, saliency_maps, cams, title, path):
+    from figures import plt, save
+
+    n = len(images)
+    per_row = 2
+    rows = int(np.ceil(n / per_row))
+    fig, axes = plt.subplots(rows, 3 * per_row, figsize=(3 * per_row * 1.6, rows * 1.85 + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for k in range(n):
+        face_ax, sal_ax, cam_ax = axes[k // per_row, 3 * (k % per_row) : 3 * (k % per_row) + 3]
+        face = images[k, ..., 0]
+        face_ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+        mark = "" if labels[k] == predicted[k] else "  (wrong)"
+        face_ax.set_title(f"true {CLASS_NAMES[labels[k]]}\npred {CLASS_NAMES[predicted[k]]}{mark}", fontsize=8)
+        sal_ax.imshow(saliency_maps[k], cmap="inferno", vmin=0, vmax=1)
+        sal_ax.set_title("saliency", fontsize=8)
+        cam_ax.imshow(face, cmap="gray", vmin=0, vmax=255)
+        cam_ax.imshow(cams[k], cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        cam_ax.set_title("Grad-CAM", fontsize=8)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    data = fer2013.load_csv(args.data, limit=args.limit)
+    _, val_idx = fer2013.split_indices(data, args.val_split, args.seed)
+    chosen = val_idx[pick_faces(data.labels[val_idx], args.per_class)]
+    if len(chosen) == 0:
+        raise fer2013.DataError(args.data, "its validation split holds no faces")
+    images, labels = data.images[chosen], data.labels[chosen].astype(int)
+    from inference import predict_proba
+    from models import load_model
+
+    model = load_model(args.model)
+    predicted = predict_proba([model], images).argmax(axis=1)
+    saliency_maps, cams = explain(model, images, predicted, smooth=args.smooth, layer=args.layer)
+    method = "SmoothGrad" if args.smooth else "saliency (vanilla gradient)"
+    title = f"{os.path.basename(args.model)}: {method} and Grad-CAM for the predicted class"
+    path = os.path.join(args.out_dir, "saliency.png")
+    plot(images, labels, predicted, saliency_maps, cams, title, path)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

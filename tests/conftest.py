@@ -1,0 +1,119 @@
+"""Shared test helpers: tiny generated FER2013 CSVs in every Kaggle layout, a
+learnable synthetic data set, and a small model trained once per session."""
+import gzip
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from fer2013 import NUM_CLASSES, NUM_PIXELS, USAGES  # noqa: E402
+
+HEADERS = {
+    "ntu_train": "label,feature",
+    "ntu_test": "id,feature",
+    "fer2013": "emotion,pixels,Usage",
+    "icml": "emotion, Usage, pixels",
+    "kaggle_train": "emotion,pixels",
+    "kaggle_test": "pixels",
+}
+
+
+def random_faces(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, 48, 48, 1), dtype=np.uint8), rng.integers(0, NUM_CLASSES, size=n)
+
+
+def csv_text(layout, images, labels=None, ids=None, usage=None):
+    """The text of a CSV in one of the Kaggle layouts."""
+    rows = [HEADERS[layout]]
+    for i, image in enumerate(images):
+        pixels = " ".join(map(str, image.reshape(-1).tolist()))
+        label = labels[i] if labels is not None else 0
+        use = USAGES[usage[i]] if usage is not None else "Training"
+        rows.append({
+            "ntu_train": f"{label},{pixels}",
+            "ntu_test": f"{ids[i] if ids is not None else i},{pixels}",
+            "fer2013": f"{label},{pixels},{use}",
+            "icml": f"{label}, {use}, {pixels}",
+            "kaggle_train": f"{label},{pixels}",
+            "kaggle_test": pixels,
+        }[layout])
+    return "\n".join(rows) + "\n"
+
+
+def write_csv(path, text, gz=False):
+    data = text.encode() if isinstance(text, str) else text
+    if gz:
+        data = gzip.compress(data)
+    with open(path, "wb") as f:
+        f.write(data)
+    return str(path)
+
+
+def learnable_faces(n_per_class=60, seed=0):
+    """Faces whose class sets the period of horizontal stripes (random phase,
+    noise): invariant to flips and small shifts, so a CNN can learn it."""
+    rng = np.random.default_rng(seed)
+    periods = [3, 4, 5.5, 7.5, 10, 14, 20]
+    y = np.arange(48)[None, :, None]
+    images, labels = [], []
+    for c, period in enumerate(periods):
+        phase = rng.uniform(0, 2 * np.pi, size=(n_per_class, 1, 1))
+        stripes = 128 + 90 * np.sin(2 * np.pi * y / period + phase)
+        noisy = stripes + rng.normal(0, 25, size=(n_per_class, 48, 48))
+        images.append(np.clip(noisy, 0, 255).astype(np.uint8)[..., None])
+        labels += [c] * n_per_class
+    order = rng.permutation(len(labels))
+    return np.concatenate(images)[order], np.array(labels)[order]
+
+
+def run_script(*args, timeout=600):
+    """Run a repository script in a fresh Python; returns CompletedProcess."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", FER2013_CACHE=os.environ.get("FER2013_CACHE", ""))
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Each test session parses into its own cache folder, never the user's."""
+    monkeypatch.setenv("FER2013_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A learnable 7-class training CSV and a test CSV with ids (and a key)."""
+    folder = tmp_path_factory.mktemp("data")
+    images, labels = learnable_faces(20, seed=1)
+    train = write_csv(folder / "train.csv", csv_text("ntu_train", images, labels))
+    test_images, test_labels = learnable_faces(6, seed=2)
+    ids = np.arange(len(test_images))
+    test = write_csv(folder / "test.csv", csv_text("ntu_test", test_images, ids=ids))
+    key = folder / "labels.csv"
+    key.write_text("id,label\n" + "".join(f"{i},{l}\n" for i, l in zip(ids, test_labels)))
+    return {"train": train, "test": test, "labels": str(key), "n_test": len(test_images), "folder": folder}
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_data, tmp_path_factory):
+    """A CNN trained for one epoch on the tiny CSV, through train_cnn.py."""
+    folder = tmp_path_factory.mktemp("model")
+    out = str(folder / "cnn.keras")
+    result = run_script("train_cnn.py", "--train", tiny_data["train"], "--epochs", "1", "--batch-size", "32",
+                        "--out", out, "--curves", str(folder / "curves.png"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out

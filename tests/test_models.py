@@ -1,0 +1,42 @@
+"""models.py: the seed's exact parameter counts and a lossless save/load."""
+import numpy as np
+import pytest
+
+import cli
+from models import build_cnn, build_dnn, count_params, load_model
+
+
+def test_cnn_has_the_seed_layer_lists_parameter_count():
+    assert count_params(build_cnn()) == (11_845_095, 7_040)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.4])
+def test_dnn_has_the_seed_parameter_count(dropout):
+    assert count_params(build_dnn(dropout=dropout)) == (5_532_679, 8_192)
+
+
+def test_models_scale_raw_pixels_themselves():
+    model = build_cnn()
+    assert model.layers[1].name == "scale"
+    assert model.output_shape == (None, 7)
+
+
+@pytest.mark.parametrize("build", [build_cnn, build_dnn])
+def test_save_and_load_give_identical_predictions(tmp_path, build):
+    model = build()
+    images = np.random.default_rng(0).integers(0, 256, size=(8, 48, 48, 1)).astype("float32")
+    before = model.predict(images, verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    after = load_model(path).predict(images, verbose=0)
+    np.testing.assert_array_equal(before, after)
+    np.testing.assert_allclose(after.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_missing_and_corrupt_model_files(tmp_path):
+    with pytest.raises(cli.ModelFileError, match="no such model file"):
+        load_model(str(tmp_path / "none.keras"))
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"definitely not a zip file")
+    with pytest.raises(cli.ModelFileError, match="not a readable Keras model"):
+        load_model(str(bad))

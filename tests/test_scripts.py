@@ -1,0 +1,119 @@
+"""predict.py, confusion.py, visualize_filters.py and saliency.py end to end
+on a CNN trained for one epoch on generated data, and their bad-input errors."""
+import csv
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, csv_text, random_faces, run_script, write_csv
+
+
+def read_submission(path):
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def assert_png(path, min_width=300):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.size[0] >= min_width and image.size[1] >= 150
+        assert len(set(image.convert("L").getdata())) > 20  # Not a blank canvas.
+
+
+@pytest.mark.parametrize("extra", [[], ["--tta"], ["--tta", "second-model"]])
+def test_predict_writes_a_submission(tmp_path, tiny_data, tiny_model, extra):
+    out = tmp_path / "submission.csv"
+    models = ["--model", tiny_model] + (["--model", tiny_model] if "second-model" in extra else [])
+    flags = [f for f in extra if f.startswith("--")]
+    result = run_script("predict.py", *models, *flags, "--test", tiny_data["test"], "--out", str(out),
+                        "--labels", tiny_data["labels"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    header, rows = read_submission(out)
+    assert header == ["id", "label"]
+    assert [int(r[0]) for r in rows] == list(range(tiny_data["n_test"]))
+    assert all(0 <= int(r[1]) <= 6 for r in rows)
+    assert "accuracy" in result.stdout and "Neutral" in result.stdout
+
+
+def test_predict_keeps_ids_from_the_file(tmp_path, tiny_model):
+    images, _ = random_faces(4, seed=9)
+    ids = np.array([17, 3, 99, 5])
+    test = write_csv(tmp_path / "t.csv", csv_text("ntu_test", images, ids=ids))
+    out = tmp_path / "s.csv"
+    result = run_script("predict.py", "--model", tiny_model, "--test", test, "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [r[0] for r in read_submission(out)[1]] == ["17", "3", "99", "5"]
+
+
+def test_tta_and_ensemble_average_probabilities(tiny_model):
+    from inference import predict_proba
+    from models import load_model
+
+    model = load_model(tiny_model)
+    images, _ = random_faces(5, seed=4)
+    plain = predict_proba([model], images)
+    mirrored = predict_proba([model], images[:, :, ::-1])
+    np.testing.assert_allclose(predict_proba([model], images, tta=True), (plain + mirrored) / 2, atol=1e-5)
+    np.testing.assert_allclose(predict_proba([model, model], images), plain, atol=1e-6)
+
+
+def test_predict_errors(tmp_path, tiny_data, tiny_model):
+    out = tmp_path / "s.csv"
+    missing = run_script("predict.py", "--model", str(tmp_path / "none.keras"), "--test", tiny_data["test"], "--out", str(out))
+    assert_one_line_error(missing, "none.keras", "no such model file")
+    corrupt = tmp_path / "corrupt.keras"
+    corrupt.write_bytes(b"PK\x03\x04 not a real archive")
+    broken = run_script("predict.py", "--model", str(corrupt), "--test", tiny_data["test"], "--out", str(out))
+    assert_one_line_error(broken, "corrupt.keras", "not a readable Keras model")
+    wrong = write_csv(tmp_path / "wrong.csv", "name,value\na,1\n")
+    layout = run_script("predict.py", "--model", tiny_model, "--test", wrong, "--out", str(out))
+    assert_one_line_error(layout, "wrong.csv", "line 1", "unknown header")
+    assert not out.exists()
+
+
+def test_confusion_matrix_figure_and_table(tmp_path, tiny_data, tiny_model):
+    out = tmp_path / "cm.png"
+    result = run_script("confusion.py", "--model", tiny_model, "--data", tiny_data["train"], "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_png(out, min_width=800)
+    table = (tmp_path / "cm.txt").read_text()
+    assert "precision" in table and "Disgust" in table and "validation split" in table
+
+
+def test_filter_figures(tmp_path, tiny_data, tiny_model):
+    result = run_script("visualize_filters.py", "--model", tiny_model, "--data", tiny_data["train"],
+                        "--steps", "5", "--filters", "16", "--out-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_png(tmp_path / "filter_activations.png", min_width=800)
+    assert_png(tmp_path / "filter_patterns.png")
+
+
+def test_filter_errors_name_the_valid_choices(tmp_path, tiny_data, tiny_model):
+    bad_layer = run_script("visualize_filters.py", "--model", tiny_model, "--data", tiny_data["train"],
+                           "--layer", "conv9", "--out-dir", str(tmp_path))
+    assert_one_line_error(bad_layer, "'conv9'", "conv1_1", "conv3_2")
+    bad_index = run_script("visualize_filters.py", "--model", tiny_model, "--data", tiny_data["train"],
+                           "--index", "5000", "--out-dir", str(tmp_path))
+    assert_one_line_error(bad_index, "--index 5000 is out of range")
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_saliency_and_gradcam_maps(tiny_model):
+    from saliency import explain
+
+    from models import load_model
+
+    images, _ = random_faces(3, seed=11)
+    saliency_maps, cams = explain(load_model(tiny_model), images, [0, 3, 6])
+    for maps in (saliency_maps, cams):
+        assert maps.shape == (3, 48, 48)
+        assert np.all(np.isfinite(maps)) and np.abs(maps).sum(axis=(1, 2)).min() > 0
+
+
+def test_saliency_figure(tmp_path, tiny_data, tiny_model):
+    result = run_script("saliency.py", "--model", tiny_model, "--data", tiny_data["train"], "--per-class", "1",
+                        "--smooth", "--out-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_png(tmp_path / "saliency.png")

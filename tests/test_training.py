@@ -1,0 +1,63 @@
+"""train_cnn.py and train_dnn.py end to end, learnability, and CLI errors."""
+import csv
+import os
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, csv_text, learnable_faces, run_script, write_csv
+
+from models import load_model
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("script", ["train_cnn.py", "train_dnn.py"])
+def test_training_script_end_to_end(tmp_path, tiny_data, script):
+    out, log, curves = tmp_path / "m.keras", tmp_path / "log.csv", tmp_path / "curves.png"
+    result = run_script(script, "--train", tiny_data["train"], "--epochs", "2", "--batch-size", "32",
+                        "--out", str(out), "--log", str(log), "--curves", str(curves))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "epochs=2" in result.stdout and "batch_size=32" in result.stdout  # Effective settings printed.
+    rows = read_rows(log)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert list(rows[0])[0] == "epoch"
+    assert load_model(str(out)).output_shape == (None, 7)
+    assert curves.stat().st_size > 10_000
+    assert not (tmp_path / "m.keras.resume").exists()  # Cleaned up after a finished run.
+
+
+def test_cnn_learns_a_learnable_toy_set(tmp_path):
+    """Seven classes of striped faces: well above the 1/7 chance level."""
+    images, labels = learnable_faces(60, seed=3)
+    train = write_csv(tmp_path / "train.csv", csv_text("ntu_train", images, labels))
+    out, log = tmp_path / "m.keras", tmp_path / "log.csv"
+    result = run_script("train_cnn.py", "--train", train, "--epochs", "6", "--batch-size", "32", "--preset", "fast",
+                        "--lr", "0.02", "--val-split", "0.2", "--out", str(out), "--log", str(log), "--curves", "")
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = max(float(r["val_accuracy"]) for r in read_rows(log))
+    assert best > 0.6, best
+
+
+def test_help_shows_every_default():
+    result = run_script("train_cnn.py", "--help")
+    assert result.returncode == 0
+    for flag in ("--train", "--epochs", "--batch-size", "--lr", "--val-split", "--seed", "--limit", "--out", "--log"):
+        assert flag in result.stdout
+    assert "data/train.csv" in result.stdout and "models/cnn.keras" in result.stdout
+
+
+@pytest.mark.parametrize("case", ["2303 pixels", "label 9", "missing"])
+def test_bad_training_csv_is_one_line_and_exit_2(tmp_path, case):
+    from test_fer2013 import bad_case
+
+    content, fragments = bad_case(case)
+    path = tmp_path / "bad.csv"
+    if content is not None:
+        write_csv(path, content)
+    out = tmp_path / "m.keras"
+    result = run_script("train_dnn.py", "--train", str(path), "--epochs", "1", "--out", str(out))
+    assert_one_line_error(result, str(path), *fragments)
+    assert not out.exists()

@@ -1,0 +1,18 @@
+"""Train the seed DNN (four Dense 1024 + BatchNorm layers) on FER2013.
+
+    python train_dnn.py --train data/train.csv
+
+Same flags, checkpointing and resume as train_cnn.py.
+"""
+import cli
+import training
+
+
+def main(argv=None):
+    parser = training.build_parser(__doc__.splitlines()[0], "dnn", ["dnn"], "dnn")
+    args = parser.parse_args(argv)
+    training.train(args, "dnn", "DNN")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,285 @@
+"""The training loop both train_cnn.py and train_dnn.py share.
+
+Data pipeline (uint8 in memory, augmentation per batch), recipes (presets),
+callbacks (resume, best-model checkpoint, per-epoch log, NaN guard) and the
+command-line flags. The scripts only pick an architecture and a preset.
+"""
+import argparse
+import csv
+import math
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+
+import cli
+import fer2013
+from fer2013 import NUM_CLASSES, atomic_output
+
+# Training recipes. Flags given on the command line override these values.
+# augment: (max rotation in degrees, max shift as a fraction, max zoom), with a
+# random horizontal flip whenever augment is on.
+PRESETS = {
+    # The seed report's recipe: Adam at a constant 1e-3 for 250 epochs.
+    "seed": dict(epochs=250, batch_size=128, optimizer="adam", lr=1e-3, weight_decay=0.0,
+                 schedule="constant", warmup_epochs=0, label_smoothing=0.0, augment=(10, 0.1, 0.1)),
+    # Speed to accuracy on a CPU: SGD with Nesterov momentum, a short warm-up
+    # then cosine decay to zero (one cycle), label smoothing, milder augmentation.
+    "fast": dict(epochs=30, batch_size=128, optimizer="sgd", lr=0.05, weight_decay=5e-3,
+                 schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1)),
+    # The DNN: the same layers as the seed, regularized by dropout (in the
+    # model), augmentation, label smoothing and decoupled weight decay.
+    "dnn": dict(epochs=60, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+                schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(8, 0.08, 0.08)),
+}
+
+
+def build_parser(description, model_name, presets, default_preset):
+    """Flags shared by both training scripts; every default shows in --help."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--preset", choices=presets, default=default_preset, help="training recipe (see training.PRESETS)")
+    p.add_argument("--train", default="data/train.csv", help="training CSV, any Kaggle FER2013 layout, .gz ok")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the preset's)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
+    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, stratified, when the CSV has no Usage column")
+    p.add_argument("--seed", type=int, default=0, help="seed for the split, shuffling, augmentation and weights")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N rows (quick runs)")
+    p.add_argument("--no-augment", action="store_true", help="turn data augmentation off")
+    p.add_argument("--out", default=f"models/{model_name}.keras", help="where the best model (by validation accuracy) goes")
+    p.add_argument("--log", default=None, help="per-epoch CSV log (default: OUT with .log.csv)")
+    p.add_argument("--curves", default=f"report/{model_name}_training.png", help="training-curve figure")
+    p.add_argument("--deterministic", action="store_true", help="deterministic ops: bit-identical reruns on CPU, slower")
+    p.add_argument("--no-cache", action="store_true", help="do not keep a parsed copy of the CSV (see fer2013.cache_dir)")
+    return p
+
+
+def settings_from(args):
+    """The preset's recipe with any command-line overrides applied."""
+    recipe = dict(PRESETS[args.preset])
+    for key in ("epochs", "batch_size", "lr"):
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
+    if args.no_augment:
+        recipe["augment"] = None
+    if recipe["epochs"] < 1 or recipe["batch_size"] < 1 or recipe["lr"] <= 0:
+        raise cli.UsageError("--epochs, --batch-size and --lr must be positive")
+    if not args.out.endswith(".keras"):
+        raise cli.UsageError(f"--out {args.out}: a model file name must end in .keras")
+    if args.limit is not None and args.limit < 2:
+        raise cli.UsageError("--limit must be at least 2")
+    return recipe
+
+
+def load_split(args):
+    data = fer2013.load_csv(args.train, cache=not args.no_cache, limit=args.limit)
+    if data.labels is None:
+        raise fer2013.DataError(args.train, "has no label column, so it cannot train a model")
+    try:
+        train_idx, val_idx = fer2013.split_indices(data, args.val_split, args.seed)
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from None
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise fer2013.DataError(args.train, f"too few rows for a training and a validation part ({len(data)} rows)")
+    return data.subset(train_idx), data.subset(val_idx)
+
+
+def random_affine(images, seed, augment):
+    """Random flip, rotation, shift and zoom of a batch (B, 48, 48, 1) float32,
+    composed into one projective transform per image: one resampling pass."""
+    import tensorflow as tf
+
+    max_rotation, max_shift, max_zoom = augment
+    batch = tf.shape(images)[0]
+    size = tf.cast(tf.shape(images)[1], tf.float32)
+    seeds = tf.random.experimental.stateless_split(seed, 5)
+    uniform = lambda i, bound: tf.random.stateless_uniform([batch], seeds[i], -bound, bound)
+    angle = uniform(0, max_rotation * math.pi / 180)
+    scale = 1.0 + uniform(1, max_zoom)  # >1 zooms out (the face gets smaller).
+    tx, ty = uniform(2, max_shift * size), uniform(3, max_shift * size)
+    flip = tf.where(tf.random.stateless_uniform([batch], seeds[4]) < 0.5, -1.0, 1.0)
+    # Output pixel p samples the input at A (p - c - t) + c.
+    c = (size - 1) / 2
+    cos, sin = tf.cos(angle) * scale, tf.sin(angle) * scale
+    a0, a1, b0, b1 = flip * cos, -flip * sin, sin, cos
+    a2 = c - a0 * (c + tx) - a1 * (c + ty)
+    b2 = c - b0 * (c + tx) - b1 * (c + ty)
+    zeros = tf.zeros_like(a0)
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST",
+    )
+
+
+def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0):
+    """tf.data pipeline. Images stay uint8 (66 MB for all of FER2013's training
+    set); each batch is cast to float32 and augmented on its way to the model.
+    Labels become one-hot so that label smoothing works."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((data.images, data.labels.astype(np.int32)))
+    if shuffle:
+        ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size)
+    counter = tf.data.Dataset.counter()  # A fresh augmentation seed per batch.
+
+    def to_model_input(x, y, step=None):
+        x = tf.cast(x, tf.float32)
+        if augment is not None:
+            x = random_affine(x, tf.stack([tf.cast(seed, tf.int64), step]), augment)
+        return x, tf.one_hot(y, NUM_CLASSES)
+
+    if augment is not None:
+        ds = tf.data.Dataset.zip((ds, counter)).map(
+            lambda xy, step: to_model_input(*xy, step), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    else:
+        ds = ds.map(to_model_input, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_optimizer(recipe, steps_per_epoch):
+    import keras
+
+    total = recipe["epochs"] * steps_per_epoch
+    warmup = min(recipe["warmup_epochs"] * steps_per_epoch, total - 1)
+    if recipe["schedule"] == "cosine":
+        # Warm up linearly from lr/10 to lr, then cosine decay to zero.
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=recipe["lr"] / 10, decay_steps=total - warmup, alpha=0.0,
+            warmup_target=recipe["lr"] if warmup else None, warmup_steps=warmup,
+        )
+        if not warmup:
+            lr = keras.optimizers.schedules.CosineDecay(recipe["lr"], decay_steps=total)
+    else:
+        lr = recipe["lr"]
+    wd = recipe["weight_decay"] or None
+    if recipe["optimizer"] == "sgd":
+        return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=wd)
+    if recipe["optimizer"] == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=recipe["weight_decay"])
+    return keras.optimizers.Adam(lr, weight_decay=wd)
+
+
+def current_lr(optimizer):
+    lr = optimizer.learning_rate
+    return float(lr.numpy() if hasattr(lr, "numpy") else lr)
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+def make_callbacks(model, inference_model, out, log_path, backup_dir):
+    """Keras callbacks: resume (BackupAndRestore), log, best model, NaN guard."""
+    import keras
+
+    class StopOnNonFiniteLoss(keras.callbacks.Callback):
+        # Raising (rather than stop_training) ends fit before on_epoch_end, so
+        # no callback saves the broken weights: resume and the best model both
+        # keep the last good state.
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                raise NonFiniteLoss(f"loss became {float(loss)} at batch {batch + 1}")
+
+    class EpochLog(keras.callbacks.Callback):
+        """Per-epoch CSV; on resume, rows of epochs that will be trained again
+        are dropped, so no epoch appears twice. Rewritten atomically."""
+
+        def on_train_begin(self, logs=None):
+            first = getattr(self.model, "_initial_epoch", None) or 0
+            self.rows = [r for r in read_log(log_path) if int(r["epoch"]) <= first] if first else []
+            self.best = max((float(r["val_accuracy"]) for r in self.rows), default=-1.0)
+            self.started = time.time()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            row = {"epoch": epoch + 1, "lr": current_lr(self.model.optimizer),
+                   "seconds": round(time.time() - self.started, 1)}
+            row.update({k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"})
+            if row.get("val_accuracy", -1.0) > self.best:
+                self.best = row["val_accuracy"]
+                inference_model.set_weights(self.model.get_weights())
+                with atomic_output(out) as tmp:
+                    inference_model.save(tmp)
+                row["saved"] = 1
+            else:
+                row["saved"] = 0
+            self.rows.append(row)
+            write_log(log_path, self.rows)
+
+    restore = keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True, double_checkpoint=True)
+    return [StopOnNonFiniteLoss(), restore, EpochLog()]
+
+
+LOG_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "saved")
+
+
+def read_log(path):
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_log(path, rows):
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def train(args, architecture, title):
+    """Run one training job from parsed flags; returns the final log rows."""
+    recipe = settings_from(args)
+    log_path = args.log or os.path.splitext(args.out)[0] + ".log.csv"
+    print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in sorted({**vars(args), **recipe, "log": log_path}.items())))
+    train_set, val_set = load_split(args)
+    print(f"data: {len(train_set)} training and {len(val_set)} validation faces from {args.train}")
+
+    import keras
+    import tensorflow as tf
+
+    from models import ARCHITECTURES
+
+    build_model = ARCHITECTURES[architecture]
+    keras.utils.set_random_seed(args.seed)
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    steps = math.ceil(len(train_set) / recipe["batch_size"])
+    model = build_model()
+    model.compile(
+        optimizer=make_optimizer(recipe, steps),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe["label_smoothing"]),
+        metrics=["accuracy"],
+    )
+    inference_model = keras.models.clone_model(model)  # Saved without optimizer state.
+    backup_dir = args.out + ".resume"
+    if os.path.isdir(backup_dir):
+        print(f"resuming from {backup_dir}")
+    train_ds = make_dataset(train_set, recipe["batch_size"], shuffle=True, augment=recipe["augment"], seed=args.seed)
+    val_ds = make_dataset(val_set, 512)
+    callbacks = make_callbacks(model, inference_model, args.out, log_path, backup_dir)
+    try:
+        model.fit(train_ds, validation_data=val_ds, epochs=recipe["epochs"], callbacks=callbacks,
+                  verbose=1 if sys.stdout.isatty() else 2)
+    except NonFiniteLoss as e:
+        print(f"error: training stopped: {e}; the last good model is {args.out}, "
+              f"and rerunning resumes from the last finished epoch", file=sys.stderr)
+        sys.exit(3)
+    rows = read_log(log_path)
+    if args.curves:
+        from figures import plot_training_curves
+
+        plot_training_curves(rows, args.curves, title)
+    best = max(rows, key=lambda r: float(r["val_accuracy"]))
+    print(f"best validation accuracy {float(best['val_accuracy']):.4f} at epoch {best['epoch']}; "
+          f"model: {args.out}; log: {log_path}; curves: {args.curves}")
+    return rows
