@@ -25,10 +25,11 @@ PRESETS = {
     # The seed report's recipe: Adam at a constant 1e-3 for 250 epochs.
     "seed": dict(epochs=250, batch_size=128, optimizer="adam", lr=1e-3, weight_decay=0.0,
                  schedule="constant", warmup_epochs=0, label_smoothing=0.0, augment=(10, 0.1, 0.1)),
-    # Speed to accuracy on a CPU: SGD with Nesterov momentum, a short warm-up
-    # then cosine decay to zero (one cycle), label smoothing, milder augmentation.
-    "fast": dict(epochs=30, batch_size=128, optimizer="sgd", lr=0.05, weight_decay=5e-3,
-                 schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1)),
+    # Speed to accuracy on a CPU: AdamW, one warm-up epoch then cosine decay to
+    # zero, label smoothing; 24 epochs fit in an hour at ~200 images/s.
+    # (SGD with Nesterov momentum at a peak of 0.05 diverged in its first epochs.)
+    "fast": dict(epochs=24, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+                 schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(10, 0.1, 0.1)),
     # The DNN: the same layers as the seed, regularized by dropout (in the
     # model), augmentation, label smoothing and decoupled weight decay.
     "dnn": dict(epochs=60, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
@@ -178,13 +179,14 @@ def make_callbacks(model, inference_model, out, log_path, backup_dir):
     import keras
 
     class StopOnNonFiniteLoss(keras.callbacks.Callback):
-        # Raising (rather than stop_training) ends fit before on_epoch_end, so
-        # no callback saves the broken weights: resume and the best model both
-        # keep the last good state.
-        def on_train_batch_end(self, batch, logs=None):
+        # Checked once an epoch (a per-batch check costs ~6% of throughput, as
+        # it syncs every step). Raising, first in the callback list, ends fit
+        # before any other callback sees the epoch: resume and the best model
+        # both keep the last good state.
+        def on_epoch_end(self, epoch, logs=None):
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(float(loss)):
-                raise NonFiniteLoss(f"loss became {float(loss)} at batch {batch + 1}")
+                raise NonFiniteLoss(f"loss became {float(loss)} in epoch {epoch + 1}")
 
     class EpochLog(keras.callbacks.Callback):
         """Per-epoch CSV; on resume, rows of epochs that will be trained again
