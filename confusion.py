@@ -25,7 +25,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="split seed, as in training")
     p.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
     p.add_argument("--labels", default=None, help="id,label key for a CSV without labels (implies --split all)")
-    p.add_argument("--tta", action="store_true", help="average with mirrored faces")
+    p.add_argument("--tta", nargs="?", const="flip", default=None, choices=["flip", "shifts"],
+                   help="test-time augmentation, as in predict.py")
     p.add_argument("--out", default="report/confusion_matrix.png", help="figure to write; the table goes beside it as .txt")
     return p.parse_args(argv)
 

@@ -5,12 +5,27 @@ import numpy as np
 from fer2013 import CLASS_NAMES
 
 
+TTA_MODES = ("flip", "shifts")
+SHIFT = 3  # Pixels; training shifts faces by up to 10% (4.8 px).
+
+
 def tta_views(images, tta):
-    """The views a prediction averages over: the faces themselves and, with
-    tta, their mirror images (faces are left-right symmetric in expression)."""
+    """The views a prediction averages over. None: the faces as they are.
+    'flip': also their mirror images (expressions are left-right symmetric).
+    'shifts': both of those, each also moved SHIFT pixels up, down, left and
+    right (edges repeated), ten views in all, like ten-crop evaluation."""
     yield images
-    if tta:
-        yield images[:, :, ::-1, :]
+    if not tta:
+        return
+    mirrored = images[:, :, ::-1, :]
+    yield mirrored
+    if tta == "shifts":
+        s = SHIFT
+        for view in (images, mirrored):
+            padded = np.pad(view, ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
+            size = view.shape[1]
+            for dy, dx in ((0, s), (2 * s, s), (s, 0), (s, 2 * s)):
+                yield padded[:, dy : dy + size, dx : dx + size, :]
 
 
 def predict_proba(models, images, tta=False, batch_size=256):

@@ -17,13 +17,17 @@ import cli
 import fer2013
 from fer2013 import USAGES, atomic_output
 
+TTA_MODES = ("flip", "shifts")  # As in inference.py, which imports TensorFlow.
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", action="append", required=True, help="saved .keras model; repeat to ensemble")
     p.add_argument("--test", default="data/test.csv", help="CSV to predict, any Kaggle FER2013 layout, .gz ok")
     p.add_argument("--out", default="submission.csv", help="submission CSV to write (id,label)")
-    p.add_argument("--tta", action="store_true", help="test-time augmentation: average with the mirrored faces")
+    p.add_argument("--tta", nargs="?", const="flip", default=None, choices=TTA_MODES,
+                   help="test-time augmentation: 'flip' (the default with --tta) averages with the mirrored faces, "
+                        "'shifts' also with faces moved 3 px each way (10 views)")
     p.add_argument("--labels", default=None, help="id,label answer key to score against (e.g. public_labels.csv)")
     p.add_argument("--limit", type=int, default=None, help="predict only the first N rows")
     p.add_argument("--batch-size", type=int, default=256, help="faces per forward pass")
@@ -69,7 +73,7 @@ def main(argv=None):
     probabilities = predict_proba(models, data.images, tta=args.tta, batch_size=args.batch_size)
     predicted = probabilities.argmax(axis=1)
     write_submission(args.out, data.ids, predicted)
-    print(f"wrote {len(predicted)} predictions to {args.out} ({len(models)} model(s), tta={'on' if args.tta else 'off'}, "
+    print(f"wrote {len(predicted)} predictions to {args.out} ({len(models)} model(s), tta={args.tta or 'off'}, "
           f"{time.time() - started:.1f} s)")
     report_accuracy(data, predicted, args.labels)
 

@@ -16,6 +16,7 @@ import numpy as np
 
 import cli
 import fer2013
+from distribute import STRATEGIES
 from fer2013 import NUM_CLASSES, atomic_output
 
 # Training recipes. Flags given on the command line override these values.
@@ -32,7 +33,7 @@ PRESETS = {
                  schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(10, 0.1, 0.1)),
     # The DNN: the same layers as the seed, regularized by dropout (in the
     # model), augmentation, label smoothing and decoupled weight decay.
-    "dnn": dict(epochs=60, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+    "dnn": dict(epochs=40, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
                 schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(8, 0.08, 0.08)),
 }
 
@@ -53,6 +54,9 @@ def build_parser(description, model_name, presets, default_preset):
     p.add_argument("--log", default=None, help="per-epoch CSV log (default: OUT with .log.csv)")
     p.add_argument("--curves", default=f"report/{model_name}_training.png", help="training-curve figure")
     p.add_argument("--deterministic", action="store_true", help="deterministic ops: bit-identical reruns on CPU, slower")
+    p.add_argument("--init-from", default=None, help="start from this saved model's weights (a warm restart: new schedule, fresh optimizer)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                   help="tf.distribute strategy; --batch-size is per replica (see distribute.py)")
     p.add_argument("--no-cache", action="store_true", help="do not keep a parsed copy of the CSV (see fer2013.cache_dir)")
     return p
 
@@ -249,39 +253,58 @@ def train(args, architecture, title):
     import keras
     import tensorflow as tf
 
+    from distribute import fit_multiworker, make_strategy, worker_paths
     from models import ARCHITECTURES
 
     build_model = ARCHITECTURES[architecture]
     keras.utils.set_random_seed(args.seed)
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
-    steps = math.ceil(len(train_set) / recipe["batch_size"])
-    model = build_model()
-    model.compile(
-        optimizer=make_optimizer(recipe, steps),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe["label_smoothing"]),
-        metrics=["accuracy"],
-    )
-    inference_model = keras.models.clone_model(model)  # Saved without optimizer state.
-    backup_dir = args.out + ".resume"
+    strategy = make_strategy(args.strategy)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = recipe["batch_size"] * replicas
+    recipe = dict(recipe, lr=recipe["lr"] * replicas)  # The linear scaling rule.
+    out, log_path, curves, backup_dir = worker_paths(strategy, args.out, log_path, args.curves)
+    print(f"strategy: {type(strategy).__name__}, {replicas} replica(s), global batch {global_batch}, peak lr {recipe['lr']:g}")
+    steps = math.ceil(len(train_set) / global_batch)
+    with strategy.scope():
+        model = build_model()
+        model.compile(
+            optimizer=make_optimizer(recipe, steps),
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe["label_smoothing"]),
+            metrics=["accuracy"],
+        )
+        inference_model = keras.models.clone_model(model)  # Saved without optimizer state.
+        if args.init_from:
+            from models import load_model
+
+            start = load_model(args.init_from)
+            if [w.shape for w in start.weights] != [w.shape for w in model.weights]:
+                raise cli.UsageError(f"--init-from {args.init_from}: not a {architecture} model")
+            model.set_weights(start.get_weights())
+            print(f"starting from the weights of {args.init_from}")
     if os.path.isdir(backup_dir):
         print(f"resuming from {backup_dir}")
-    train_ds = make_dataset(train_set, recipe["batch_size"], shuffle=True, augment=recipe["augment"], seed=args.seed)
+    train_ds = make_dataset(train_set, global_batch, shuffle=True, augment=recipe["augment"], seed=args.seed)
     val_ds = make_dataset(val_set, 512)
-    callbacks = make_callbacks(model, inference_model, args.out, log_path, backup_dir)
+    callbacks = make_callbacks(model, inference_model, out, log_path, backup_dir)
     try:
-        model.fit(train_ds, validation_data=val_ds, epochs=recipe["epochs"], callbacks=callbacks,
-                  verbose=1 if sys.stdout.isatty() else 2)
+        with strategy.scope():
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                fit_multiworker(strategy, model, train_ds, val_ds, recipe["epochs"], callbacks, global_batch)
+            else:
+                model.fit(train_ds, validation_data=val_ds, epochs=recipe["epochs"], callbacks=callbacks,
+                          verbose=1 if sys.stdout.isatty() else 2)
     except NonFiniteLoss as e:
         print(f"error: training stopped: {e}; the last good model is {args.out}, "
               f"and rerunning resumes from the last finished epoch", file=sys.stderr)
         sys.exit(3)
     rows = read_log(log_path)
-    if args.curves:
+    if curves:
         from figures import plot_training_curves
 
-        plot_training_curves(rows, args.curves, title)
+        plot_training_curves(rows, curves, title)
     best = max(rows, key=lambda r: float(r["val_accuracy"]))
     print(f"best validation accuracy {float(best['val_accuracy']):.4f} at epoch {best['epoch']}; "
-          f"model: {args.out}; log: {log_path}; curves: {args.curves}")
+          f"model: {out}; log: {log_path}; curves: {curves}")
     return rows
