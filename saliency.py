@@ -68,7 +68,7 @@ def pick_faces(labels, per_class):
     return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(len(CLASS_NAMES))])
 
 
-def plot(images, labels, predicted, saliency_maps, cams, title, path):
+def plot(images, labels, predicted, saliency_maps, cams, title, path, saliency_name="saliency"):
     from figures import plt, save
 
     n = len(images)
@@ -84,7 +84,7 @@ def plot(images, labels, predicted, saliency_maps, cams, title, path):
         mark = "" if labels[k] == predicted[k] else "  (wrong)"
         face_ax.set_title(f"true {CLASS_NAMES[labels[k]]}\npred {CLASS_NAMES[predicted[k]]}{mark}", fontsize=8)
         sal_ax.imshow(saliency_maps[k], cmap="inferno", vmin=0, vmax=1)
-        sal_ax.set_title("saliency", fontsize=8)
+        sal_ax.set_title(saliency_name, fontsize=8)
         cam_ax.imshow(face, cmap="gray", vmin=0, vmax=255)
         cam_ax.imshow(cams[k], cmap="jet", alpha=0.45, vmin=0, vmax=1)
         cam_ax.set_title("Grad-CAM", fontsize=8)
@@ -110,7 +110,7 @@ def main(argv=None):
     method = "SmoothGrad" if args.smooth else "saliency (vanilla gradient)"
     title = f"{os.path.basename(args.model)}: {method} and Grad-CAM for the predicted class"
     path = os.path.join(args.out_dir, "saliency.png")
-    plot(images, labels, predicted, saliency_maps, cams, title, path)
+    plot(images, labels, predicted, saliency_maps, cams, title, path, "SmoothGrad" if args.smooth else "saliency")
     print(f"wrote {path}")
 
 

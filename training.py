@@ -146,21 +146,28 @@ def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def make_schedule(recipe, steps_per_epoch):
+    """The learning rate as a function of the optimizer's step count, so that
+    restoring the optimizer (on resume) restores the schedule too."""
+    import keras
+
+    if recipe["schedule"] != "cosine":
+        return recipe["lr"]
+    total = recipe["epochs"] * steps_per_epoch
+    warmup = min(recipe["warmup_epochs"] * steps_per_epoch, total - 1)
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(recipe["lr"], decay_steps=total)
+    # Warm up linearly from lr/10 to lr, then cosine decay to zero.
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=recipe["lr"] / 10, decay_steps=total - warmup, alpha=0.0,
+        warmup_target=recipe["lr"], warmup_steps=warmup,
+    )
+
+
 def make_optimizer(recipe, steps_per_epoch):
     import keras
 
-    total = recipe["epochs"] * steps_per_epoch
-    warmup = min(recipe["warmup_epochs"] * steps_per_epoch, total - 1)
-    if recipe["schedule"] == "cosine":
-        # Warm up linearly from lr/10 to lr, then cosine decay to zero.
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=recipe["lr"] / 10, decay_steps=total - warmup, alpha=0.0,
-            warmup_target=recipe["lr"] if warmup else None, warmup_steps=warmup,
-        )
-        if not warmup:
-            lr = keras.optimizers.schedules.CosineDecay(recipe["lr"], decay_steps=total)
-    else:
-        lr = recipe["lr"]
+    lr = make_schedule(recipe, steps_per_epoch)
     wd = recipe["weight_decay"] or None
     if recipe["optimizer"] == "sgd":
         return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=wd)

@@ -53,7 +53,7 @@ def test_sigkill_then_rerun_resumes_from_last_finished_epoch(tmp_path, small_csv
 
     steps = int(np.ceil(len(fer2013.split_indices(fer2013.load_csv(small_csv), 0.1, 0)[0]) / 16))
     recipe = dict(training.PRESETS["dnn"], epochs=6)
-    schedule = training.make_optimizer(recipe, steps).learning_rate
+    schedule = training.make_schedule(recipe, steps)
     expected = [float(schedule(e * steps)) for e in range(1, 7)]
     np.testing.assert_allclose([float(r["lr"]) for r in rows], expected, rtol=1e-4)
     from models import load_model
