@@ -4,6 +4,7 @@
     python bench.py throughput                      # project loop vs bare model.fit, FLOP rate
     python bench.py memory --train data/train.csv --test data/test.csv
     python bench.py predict --test data/test.csv --model models/cnn.keras
+    python bench.py epochs --train data/train.csv --epochs 3   # seconds per epoch (e.g. on a GPU box)
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
@@ -190,22 +191,42 @@ def bench_predict(args):
             print(f"predict.py {' '.join(extra) or '(one model)'}: {time.perf_counter() - start:.1f} s end to end")
 
 
+def bench_epochs(args):
+    """Seconds per epoch of the real training command on real-size data: the
+    one-command check for a GPU box (3 epochs of FER2013 take a few minutes on
+    one GPU, about 7 on 2 CPU cores)."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as folder:
+        out, log = os.path.join(folder, "m.keras"), os.path.join(folder, "log.csv")
+        command = [sys.executable, "train_cnn.py", "--preset", "fast", "--train", args.train, "--epochs", str(args.epochs),
+                   "--out", out, "--log", log, "--curves", ""]
+        subprocess.run(command, check=True, capture_output=True)
+        import training
+
+        seconds = [float(r["seconds"]) for r in training.read_log(log)]
+    devices = ", ".join(d.name for d in tf.config.list_physical_devices("GPU")) or "CPU only"
+    print(f"epochs: train_cnn.py --preset fast on {args.train} ({devices})")
+    print("  seconds per epoch: " + ", ".join(f"{s:.1f}" for s in seconds) + " (the first includes tracing)")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("what", choices=["csv", "throughput", "memory", "predict"])
+    p.add_argument("what", choices=["csv", "throughput", "memory", "predict", "epochs"])
     p.add_argument("--train", default="data/train.csv", help="training CSV")
     p.add_argument("--test", default="data/test.csv", help="test CSV")
     p.add_argument("--model", default="models/cnn.keras", help="model for the predict benchmark")
     p.add_argument("--repeat", type=int, default=3, help="csv: timings per parser")
     p.add_argument("--images", type=int, default=3072, help="throughput: images per epoch")
-    p.add_argument("--epochs", type=int, default=3, help="throughput: epochs (the first is not timed)")
+    p.add_argument("--epochs", type=int, default=3, help="throughput and epochs: epochs (the first is not timed)")
     p.add_argument("--batch-size", type=int, default=128, help="throughput: batch size")
     p.add_argument("--preset", default="fast", help="throughput: recipe (optimizer, augmentation)")
     p.add_argument("--arch", dest="model_arch", default="cnn", choices=["cnn", "dnn"], help="throughput: architecture")
     args = p.parse_args(argv)
     if args.what == "throughput":
         args.model = args.model_arch
-    {"csv": bench_csv, "throughput": bench_throughput, "memory": bench_memory, "predict": bench_predict}[args.what](args)
+    {"csv": bench_csv, "throughput": bench_throughput, "memory": bench_memory, "predict": bench_predict,
+     "epochs": bench_epochs}[args.what](args)
 
 
 if __name__ == "__main__":
