@@ -14,6 +14,7 @@ import numpy as np
 import cli
 import fer2013
 from fer2013 import CLASS_NAMES
+from predict import TTA_MODES
 
 
 def parse_args(argv=None):
@@ -25,7 +26,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="split seed, as in training")
     p.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
     p.add_argument("--labels", default=None, help="id,label key for a CSV without labels (implies --split all)")
-    p.add_argument("--tta", nargs="?", const="flip", default=None, choices=["flip", "shifts"],
+    p.add_argument("--tta", nargs="?", const="flip", default=None, choices=TTA_MODES,
                    help="test-time augmentation, as in predict.py")
     p.add_argument("--out", default="report/confusion_matrix.png", help="figure to write; the table goes beside it as .txt")
     return p.parse_args(argv)

@@ -8,7 +8,6 @@ import argparse
 import csv
 import math
 import os
-import shutil
 import sys
 import time
 
