@@ -122,7 +122,7 @@ def bench_throughput(args):
 
     def compiled():
         keras.utils.set_random_seed(0)
-        model = ARCHITECTURES[args.model]()
+        model = ARCHITECTURES[args.model_arch]()
         model.compile(optimizer=training.make_optimizer(recipe, len(images) // args.batch_size),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
         return model
@@ -143,7 +143,7 @@ def bench_throughput(args):
         ours_rate = len(images) / min(timer.seconds[1:])
     flops = model_flops_per_image(model) * 3  # Forward, and backward at about twice that.
     peak = matmul_peak()
-    print(f"throughput: {args.model}, batch {args.batch_size}, {len(images)} images, best epoch after the first")
+    print(f"throughput: {args.model_arch}, batch {args.batch_size}, {len(images)} images, best epoch after the first")
     print(f"  bare model.fit, float32 arrays     {bare_rate:7.1f} images/s")
     print(f"  project loop, augmentation on      {ours_rate:7.1f} images/s")
     print(f"  ratio project / bare               {ours_rate / bare_rate:7.3f}  (target >= 0.95)")
@@ -223,8 +223,6 @@ def main(argv=None):
     p.add_argument("--preset", default="fast", help="throughput: recipe (optimizer, augmentation)")
     p.add_argument("--arch", dest="model_arch", default="cnn", choices=["cnn", "dnn"], help="throughput: architecture")
     args = p.parse_args(argv)
-    if args.what == "throughput":
-        args.model = args.model_arch
     {"csv": bench_csv, "throughput": bench_throughput, "memory": bench_memory, "predict": bench_predict,
      "epochs": bench_epochs}[args.what](args)
 

@@ -14,7 +14,7 @@ import numpy as np
 import cli
 import fer2013
 from fer2013 import CLASS_NAMES
-from predict import TTA_MODES
+from inference import TTA_MODES
 
 
 def parse_args(argv=None):

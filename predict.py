@@ -16,8 +16,7 @@ import numpy as np
 import cli
 import fer2013
 from fer2013 import USAGES, atomic_output
-
-TTA_MODES = ("flip", "shifts")  # As in inference.py, which imports TensorFlow.
+from inference import TTA_MODES  # inference.py imports TensorFlow only when predicting.
 
 
 def parse_args(argv=None):
