@@ -22,6 +22,31 @@ class ModelFileError(ValueError):
     """A model file that is missing or cannot be read."""
 
 
+# The model released with the repository (see models/README.md): the default
+# --model of every script that runs one, so they work right after set-up.
+RELEASED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "fer2013_cnn.keras")
+
+
+def add_precision_flag(parser, default="auto"):
+    """--precision, shared by every script that runs a model (see precision.py)."""
+    from precision import PRECISIONS
+
+    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+                        help="float32, bfloat16 or float16 math (variables, softmax and loss stay float32); "
+                             "auto: bfloat16 on a CPU with AVX512/AMX-BF16 or a GPU of compute capability >= 8.0")
+
+
+def load_model(path, precision_flag):
+    """A saved model ready to run in the --precision asked for; prints the
+    precision it resolved to."""
+    from models import load_model as load
+    from precision import resolve
+
+    compute = resolve(precision_flag)
+    print(f"precision: {compute} (--precision {precision_flag})")
+    return load(path, compute)
+
+
 def run(main):
     try:
         main()

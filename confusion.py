@@ -19,7 +19,7 @@ from inference import TTA_MODES
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, help="saved .keras model")
+    p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV (the training CSV for its validation split)")
     p.add_argument("--split", choices=["val", "all"], default="val", help="val: the training run's validation split; all: every row")
     p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, as in training")
@@ -29,6 +29,7 @@ def parse_args(argv=None):
     p.add_argument("--tta", nargs="?", const="flip", default=None, choices=TTA_MODES,
                    help="test-time augmentation, as in predict.py")
     p.add_argument("--out", default="report/confusion_matrix.png", help="figure to write; the table goes beside it as .txt")
+    cli.add_precision_flag(p)
     return p.parse_args(argv)
 
 
@@ -82,9 +83,8 @@ def main(argv=None):
     from sklearn.metrics import classification_report, confusion_matrix
 
     from inference import predict_proba
-    from models import load_model
 
-    model = load_model(args.model)
+    model = cli.load_model(args.model, args.precision)
     predicted = predict_proba([model], images, tta=args.tta).argmax(axis=1)
     matrix = confusion_matrix(labels, predicted, labels=range(len(CLASS_NAMES)))
     table = classification_report(labels, predicted, labels=range(len(CLASS_NAMES)), target_names=CLASS_NAMES,

@@ -2,7 +2,7 @@
 test-time augmentation, and the accuracy figures predict.py prints."""
 import numpy as np
 
-from fer2013 import CLASS_NAMES
+from fer2013 import CLASS_NAMES, as_model_input
 
 
 TTA_MODES = ("flip", "shifts")
@@ -28,23 +28,40 @@ def tta_views(images, tta):
                 yield padded[:, dy : dy + size, dx : dx + size, :]
 
 
+class Predictor:
+    """Mean softmax of every model over every TTA view, for batches of faces.
+
+    Each model runs through one traced function made once (model.predict pays
+    for callbacks and progress machinery on every call, and a new tf.function
+    per call would retrace), so a video can call it frame after frame. Faces
+    stay uint8 until each batch is cast."""
+
+    def __init__(self, models, tta=None, batch_size=256):
+        import tensorflow as tf
+
+        self.tta, self.batch_size = tta, batch_size
+        self.forwards = [
+            tf.function(lambda x, m=model: m(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
+            for model in models
+        ]
+
+    def __call__(self, images):
+        """(N, 48, 48, 1) uint8 faces -> (N, 7) float32 probabilities."""
+        images = as_model_input(images)
+        total = np.zeros((len(images), len(CLASS_NAMES)), np.float64)
+        count = 0
+        for forward in self.forwards:
+            for view in tta_views(images, self.tta):
+                for lo in range(0, len(view), self.batch_size):
+                    batch = np.ascontiguousarray(view[lo : lo + self.batch_size])
+                    total[lo : lo + len(batch)] += forward(batch).numpy()
+                count += 1
+        return (total / count).astype(np.float32)
+
+
 def predict_proba(models, images, tta=False, batch_size=256):
-    """Mean softmax of every model over every view: (N, 7) float32.
-
-    Calls each model in fixed-size batches through one compiled function
-    rather than model.predict, which pays for its callbacks and progress
-    machinery; the images stay uint8 until each batch is cast."""
-    import tensorflow as tf
-
-    total = np.zeros((len(images), len(CLASS_NAMES)), np.float64)
-    count = 0
-    for model in models:
-        forward = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
-        for view in tta_views(images, tta):
-            for lo in range(0, len(view), batch_size):
-                total[lo : lo + batch_size] += forward(np.ascontiguousarray(view[lo : lo + batch_size])).numpy()
-            count += 1
-    return (total / count).astype(np.float32)
+    """Mean softmax of every model over every view: (N, 7) float32."""
+    return Predictor(models, tta, batch_size)(images)
 
 
 def accuracy_lines(labels, predicted):

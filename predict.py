@@ -21,7 +21,8 @@ from inference import TTA_MODES  # inference.py imports TensorFlow only when pre
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", action="append", required=True, help="saved .keras model; repeat to ensemble")
+    p.add_argument("--model", action="append", default=None,
+                   help=f"saved .keras model; repeat to ensemble (default: the released {cli.RELEASED_MODEL})")
     p.add_argument("--test", default="data/test.csv", help="CSV to predict, any Kaggle FER2013 layout, .gz ok")
     p.add_argument("--out", default="submission.csv", help="submission CSV to write (id,label)")
     p.add_argument("--tta", nargs="?", const="flip", default=None, choices=TTA_MODES,
@@ -30,7 +31,10 @@ def parse_args(argv=None):
     p.add_argument("--labels", default=None, help="id,label answer key to score against (e.g. public_labels.csv)")
     p.add_argument("--limit", type=int, default=None, help="predict only the first N rows")
     p.add_argument("--batch-size", type=int, default=256, help="faces per forward pass")
-    return p.parse_args(argv)
+    cli.add_precision_flag(p)
+    args = p.parse_args(argv)
+    args.model = args.model or [cli.RELEASED_MODEL]
+    return args
 
 
 def write_submission(path, ids, predicted):
@@ -66,9 +70,8 @@ def main(argv=None):
     if args.labels:
         fer2013.load_labels(args.labels)  # Fail on a bad key before the slow part.
     from inference import predict_proba
-    from models import load_model
 
-    models = [load_model(path) for path in args.model]
+    models = [cli.load_model(path, args.precision) for path in args.model]
     probabilities = predict_proba(models, data.images, tta=args.tta, batch_size=args.batch_size)
     predicted = probabilities.argmax(axis=1)
     write_submission(args.out, data.ids, predicted)

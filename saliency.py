@@ -20,7 +20,7 @@ from fer2013 import CLASS_NAMES
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, help="saved .keras model (a CNN)")
+    p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model (a CNN)")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV; faces come from its validation split")
     p.add_argument("--per-class", type=int, default=2, help="faces per class")
     p.add_argument("--smooth", action="store_true", help="SmoothGrad: average the saliency over 20 noisy copies")
@@ -29,6 +29,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="split seed, as in training")
     p.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
     p.add_argument("--out-dir", default="report", help="folder for saliency.png")
+    # Gradients for figures: float32 by default (bfloat16 gradients are coarse, and these are cheap).
+    cli.add_precision_flag(p, default="float32")
     return p.parse_args(argv)
 
 
@@ -102,9 +104,8 @@ def main(argv=None):
         raise fer2013.DataError(args.data, "its validation split holds no faces")
     images, labels = data.images[chosen], data.labels[chosen].astype(int)
     from inference import predict_proba
-    from models import load_model
 
-    model = load_model(args.model)
+    model = cli.load_model(args.model, args.precision)
     predicted = predict_proba([model], images).argmax(axis=1)
     saliency_maps, cams = explain(model, images, predicted, smooth=args.smooth, layer=args.layer)
     method = "SmoothGrad" if args.smooth else "saliency (vanilla gradient)"

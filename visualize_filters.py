@@ -18,7 +18,7 @@ from fer2013 import CLASS_NAMES
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True, help="saved .keras model (a CNN)")
+    p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model (a CNN)")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV; faces come from its validation split")
     p.add_argument("--index", type=int, default=0, help="which validation face to show")
     p.add_argument("--layer", default="conv1_2", help="conv layer whose activation maps are shown (the second)")
@@ -29,6 +29,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0, help="split seed, as in training")
     p.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
     p.add_argument("--out-dir", default="report", help="folder for the figures")
+    # Gradients for figures: float32 by default (bfloat16 gradients are coarse, and these are cheap).
+    cli.add_precision_flag(p, default="float32")
     return p.parse_args(argv)
 
 
@@ -119,9 +121,7 @@ def main(argv=None):
     if not 0 <= args.index < len(val_idx):
         raise cli.UsageError(f"--index {args.index} is out of range: the validation split has {len(val_idx)} faces (0-{len(val_idx) - 1})")
     face, label = data.images[val_idx[args.index]], int(data.labels[val_idx[args.index]])
-    from models import load_model
-
-    model = load_model(args.model)
+    model = cli.load_model(args.model, args.precision)
     extractor = conv_layer(model, args.layer)
     pattern_extractor = conv_layer(model, args.pattern_layer or args.layer)
     maps = extractor(face[None].astype("float32"), training=False).numpy()[0]
