@@ -5,6 +5,10 @@
     python bench.py memory --train data/train.csv --test data/test.csv
     python bench.py predict --test data/test.csv --model models/cnn.keras
     python bench.py epochs --train data/train.csv --epochs 3   # seconds per epoch (e.g. on a GPU box)
+    python bench.py precision --train data/train.csv            # train_cnn.py float32 vs bfloat16 images/s
+    python bench.py crop --train data/train.csv --detector haar # detector box vs FER2013's crop
+    python bench.py detectors --train data/train.csv            # Haar vs MTCNN on pasted real faces
+    python bench.py emotions                                    # emotions.py: photo ms, video frames/s
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
@@ -80,10 +84,10 @@ def model_flops_per_image(model):
     return flops
 
 
-def matmul_peak():
+def matmul_peak(dtype="float32"):
     import tensorflow as tf
 
-    a = tf.random.normal((2048, 2048))
+    a = tf.cast(tf.random.normal((2048, 2048)), dtype)
     step = tf.function(lambda a: tf.matmul(a, a))
     step(a).numpy()
     start, n = time.perf_counter(), 0
@@ -120,36 +124,42 @@ def bench_throughput(args):
     data = fer2013.Dataset(images, labels, np.arange(len(labels)), None)
     recipe = training.PRESETS[args.preset]
 
-    def compiled():
+    import precision
+
+    compute = precision.resolve(args.precision)
+
+    def compiled(fused, policy="float32"):
+        keras.config.set_dtype_policy(policy)
         keras.utils.set_random_seed(0)
-        model = ARCHITECTURES[args.model_arch]()
+        model = ARCHITECTURES[args.model_arch](fused_batch_norm=fused)
         model.compile(optimizer=training.make_optimizer(recipe, len(images) // args.batch_size),
                       loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
         return model
 
-    # Bare: in-memory float32 arrays, no augmentation, no callbacks of ours.
+    # Bare: stock Keras layers in float32, in-memory float32 arrays, no augmentation, no callbacks of ours.
     x, y = images.astype("float32"), keras.utils.to_categorical(labels, 7)
-    bare, timer = compiled(), EpochTimer()
+    bare, timer = compiled(fused=False), EpochTimer()
     bare.fit(x, y, batch_size=args.batch_size, epochs=args.epochs, callbacks=[timer.callback], verbose=0)
     bare_rate = len(images) / min(timer.seconds[1:])
-    # The project's loop: uint8 tf.data pipeline, augmentation, resume, log and checkpoint callbacks.
+    # The project's loop: fused BatchNorm in --precision, uint8 tf.data pipeline, augmentation,
+    # resume, log and checkpoint callbacks.
     with tempfile.TemporaryDirectory() as folder:
-        model, timer = compiled(), EpochTimer()
-        inference = keras.models.clone_model(model)
+        model, timer = compiled(fused=True, policy=precision.policy(compute)), EpochTimer()
+        inference = precision.stock_layers(model)
         callbacks = training.make_callbacks(model, inference, os.path.join(folder, "m.keras"),
                                             os.path.join(folder, "log.csv"), os.path.join(folder, "resume"))
         ds = training.make_dataset(data, args.batch_size, shuffle=True, augment=recipe["augment"])
         model.fit(ds, epochs=args.epochs, callbacks=[timer.callback, *callbacks], verbose=0)
         ours_rate = len(images) / min(timer.seconds[1:])
     flops = model_flops_per_image(model) * 3  # Forward, and backward at about twice that.
-    peak = matmul_peak()
+    peak = matmul_peak(compute)
     print(f"throughput: {args.model_arch}, batch {args.batch_size}, {len(images)} images, best epoch after the first")
     print(f"  bare model.fit, float32 arrays     {bare_rate:7.1f} images/s")
-    print(f"  project loop, augmentation on      {ours_rate:7.1f} images/s")
+    print(f"  project loop, {compute:<8}, augmented {ours_rate:7.1f} images/s")
     print(f"  ratio project / bare               {ours_rate / bare_rate:7.3f}  (target >= 0.95)")
     print(f"  training FLOP rate                 {flops * ours_rate / 1e9:7.1f} GFLOP/s "
           f"({flops / 1e9:.2f} GFLOP per image)")
-    print(f"  fp32 matmul peak (2048x2048)       {peak / 1e9:7.1f} GFLOP/s  -> {flops * ours_rate / peak:.0%} of peak")
+    print(f"  {compute} matmul peak (2048x2048)   {peak / 1e9:7.1f} GFLOP/s  -> {flops * ours_rate / peak:.0%} of peak")
 
 
 def synthetic_faces(n):
@@ -210,21 +220,188 @@ def bench_epochs(args):
     print("  seconds per epoch: " + ", ".join(f"{s:.1f}" for s in seconds) + " (the first includes tracing)")
 
 
+def bench_precision(args):
+    """train_cnn.py --limit 6000 --epochs 2 in float32 then bfloat16, one
+    after the other: images/s of the last epoch (the first pays for tracing)."""
+    rates = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("float32", "bfloat16"):
+            log = os.path.join(folder, f"{name}.log.csv")
+            command = [sys.executable, "train_cnn.py", "--train", args.train, "--limit", str(args.limit), "--epochs",
+                       str(args.epochs), "--precision", name, "--out", os.path.join(folder, f"{name}.keras"),
+                       "--log", log, "--curves", ""]
+            subprocess.run(command, check=True, capture_output=True)
+            import training
+
+            rows = training.read_log(log)
+            train_faces = args.limit - round(args.limit * 0.1)
+            rates[name] = train_faces / float(rows[-1]["seconds"])
+            print(f"precision: train_cnn.py --precision {name}: epoch {rows[-1]['epoch']} {float(rows[-1]['seconds']):.1f} s, "
+                  f"{rates[name]:.0f} images/s (training, validation and checkpoint included)")
+    flops = 3 * 0.194e9  # Forward and backward of the CNN per image (see model_flops_per_image).
+    peak = matmul_peak("bfloat16")
+    print(f"  ratio bfloat16 / float32           {rates['bfloat16'] / rates['float32']:7.2f}")
+    print(f"  bfloat16 training FLOP rate        {flops * rates['bfloat16'] / 1e9:7.1f} GFLOP/s, "
+          f"{flops * rates['bfloat16'] / peak:.0%} of the bfloat16 matmul peak ({peak / 1e9:.0f} GFLOP/s)")
+
+
+def pasted_faces(data, count, rng, canvas=(720, 1280), per_image=3):
+    """Composite photos of real FER2013 faces, enlarged 3-5x and pasted on a
+    smooth random background: [(rgb, [(box, index)])], box as pasted."""
+    import cv2
+
+    images, picks = [], rng.permutation(len(data))[:count]
+    for start in range(0, count, per_image):
+        h, w = canvas
+        yy, xx = np.mgrid[0:h, 0:w]
+        background = 90 + 60 * np.sin(xx / rng.uniform(80, 300) + rng.uniform(0, 6)) * np.cos(yy / rng.uniform(80, 300))
+        rgb = np.repeat(background[..., None], 3, axis=2) * rng.uniform(0.7, 1.2, size=3)
+        placed = []
+        for slot, index in enumerate(picks[start : start + per_image]):
+            side = int(48 * rng.uniform(3, 5))
+            x = int(slot * w / per_image + rng.uniform(10, w / per_image - side - 10))
+            y = int(rng.uniform(10, h - side - 10))
+            face = cv2.resize(data.images[index, :, :, 0], (side, side), interpolation=cv2.INTER_CUBIC)
+            rgb[y : y + side, x : x + side] = face[..., None]
+            placed.append(((x, y, side, side), index))
+        images.append((np.clip(rgb, 0, 255).astype(np.uint8), placed))
+    return images
+
+
+def bench_crop(args):
+    """Where the detector's box lies in FER2013's own 48x48 crops: each face is
+    padded (edge pixels repeated) and enlarged 4x, then detected."""
+    import cv2
+
+    from faces import DETECTORS
+
+    data = fer2013.load_csv(args.train)
+    detector = DETECTORS[args.detector](detect_side=10_000)
+    rng, scale, pad = np.random.default_rng(0), 4, 48
+    ratios, dx, dy, chosen = [], [], [], rng.choice(len(data), args.faces, replace=False)
+    for index in chosen:
+        big = cv2.copyMakeBorder(data.images[index, :, :, 0], pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        big = cv2.resize(big, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        boxes = detector(np.repeat(big[..., None], 3, axis=2))
+        if boxes:
+            x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
+            side = max(w, h) / scale
+            ratios.append(48 / side)
+            dx.append(((x + w / 2) / scale - pad - 24) / side)
+            dy.append(((y + h / 2) / scale - pad - 24) / side)
+    r = np.array(ratios)
+    print(f"crop: {args.detector} on {args.faces} FER2013 faces from {args.train}: found {len(r)}")
+    print(f"  FER2013 crop side / box side      median {np.median(r):.3f}, interquartile {np.percentile(r, 25):.3f}-"
+          f"{np.percentile(r, 75):.3f}")
+    print(f"  box centre - crop centre (sides)  x {np.median(dx):+.3f}, y {np.median(dy):+.3f}")
+
+
+def bench_detectors(args):
+    """Both detectors on composite photos of real faces: faces found, false
+    positives, milliseconds per 1280x720 image, and the emotion accuracy of
+    the whole pipeline against the model on the CSV faces themselves."""
+    import cli
+    from faces import CROP_SCALE, DETECTORS, crop_face, iou, to_gray
+    from inference import Predictor
+
+    data = fer2013.load_csv(args.train)
+    _, val_idx = fer2013.split_indices(data, 0.1, 0)
+    val = data.subset(val_idx)
+    photos = pasted_faces(val, args.faces, np.random.default_rng(1))
+    predict = Predictor([cli.load_model(args.model, "auto")], tta="flip")
+    indexes = [i for _, placed in photos for _, i in placed]
+    direct = predict(val.images[indexes]).argmax(1) == val.labels[indexes]
+    print(f"detectors: {len(indexes)} validation faces pasted into {len(photos)} 1280x720 images; the model on the "
+          f"48x48 faces themselves: accuracy {direct.mean():.4f}")
+    for name in args.detector_list.split(","):
+        detector = DETECTORS[name]()
+        found = false = correct = 0
+        seconds = 0.0
+        for rgb, placed in photos:
+            start = time.perf_counter()
+            boxes = detector(rgb)
+            seconds += time.perf_counter() - start
+            matched = set()
+            for box in boxes:
+                overlaps = [(iou(box, truth), i) for truth, i in placed]
+                best, index = max(overlaps)
+                if best < 0.3 or index in matched:
+                    false += 1
+                    continue
+                matched.add(index)
+                face = crop_face(to_gray(rgb), box, CROP_SCALE[name])
+                correct += int(predict(face[None]).argmax() == val.labels[index])
+            found += len(matched)
+        print(f"  {name:<6} found {found}/{len(indexes)}, false positives {false}, "
+              f"{1000 * seconds / len(photos):.0f} ms per image, emotion accuracy on found faces {correct / max(1, found):.4f}")
+
+
+def bench_emotions(args):
+    """emotions.py end to end: a 1-megapixel photo with one face, and a
+    1280x720 video with one face (every frame), against its start-up."""
+    import cv2
+    from matplotlib import cbook
+
+    from faces import read_image
+
+    face = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    with tempfile.TemporaryDirectory() as folder:
+        photos = os.path.join(folder, "photos")
+        os.makedirs(photos)
+        for i in range(args.photos):
+            canvas = np.full((866, 1155, 3), 200, np.uint8)  # 1.0 megapixel.
+            x = 100 + 20 * i
+            canvas[100:700, x : x + 512] = face
+            cv2.imwrite(os.path.join(photos, f"{i:03d}.jpg"), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+        video = os.path.join(folder, "clip.mp4")
+        writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30, (1280, 720))
+        for i in range(args.frames):
+            canvas = np.full((720, 1280, 3), 180, np.uint8)
+            small = cv2.resize(face, (430, 504))
+            x = 200 + 3 * i
+            canvas[100:604, x : x + 430] = small
+            writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+        writer.release()
+
+        def seconds(*paths):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "emotions.py", *paths], check=True, capture_output=True)
+            return time.perf_counter() - start
+
+        one = seconds(os.path.join(photos, "000.jpg"))
+        many = seconds(photos)
+        clip = seconds(video)
+    per_photo = (many - one) / (args.photos - 1)
+    print(f"emotions: one photo {one:.1f} s end to end (start-up included); {args.photos} photos {many:.1f} s")
+    print(f"  per 1-megapixel photo, one face   {1000 * per_photo:7.0f} ms  (target <= 50)")
+    print(f"  1280x720 video, {args.frames} frames       {clip:7.1f} s end to end -> "
+          f"{args.frames / (clip - one + per_photo):.1f} frames/s after start-up (target >= 15)")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("what", choices=["csv", "throughput", "memory", "predict", "epochs"])
+    p.add_argument("what", choices=["csv", "throughput", "memory", "predict", "epochs", "precision", "crop",
+                                    "detectors", "emotions"])
     p.add_argument("--train", default="data/train.csv", help="training CSV")
     p.add_argument("--test", default="data/test.csv", help="test CSV")
-    p.add_argument("--model", default="models/cnn.keras", help="model for the predict benchmark")
+    p.add_argument("--model", default=cli.RELEASED_MODEL, help="model for the predict and detectors benchmarks")
     p.add_argument("--repeat", type=int, default=3, help="csv: timings per parser")
     p.add_argument("--images", type=int, default=3072, help="throughput: images per epoch")
     p.add_argument("--epochs", type=int, default=3, help="throughput and epochs: epochs (the first is not timed)")
     p.add_argument("--batch-size", type=int, default=128, help="throughput: batch size")
     p.add_argument("--preset", default="fast", help="throughput: recipe (optimizer, augmentation)")
     p.add_argument("--arch", dest="model_arch", default="cnn", choices=["cnn", "dnn"], help="throughput: architecture")
+    p.add_argument("--limit", type=int, default=6000, help="precision: training rows")
+    p.add_argument("--precision", default="float32", help="throughput: precision of the project loop")
+    p.add_argument("--detector", default="haar", help="crop: detector")
+    p.add_argument("--detector-list", default="haar,mtcnn", help="detectors: detectors to compare")
+    p.add_argument("--faces", type=int, default=600, help="crop and detectors: faces")
+    p.add_argument("--photos", type=int, default=11, help="emotions: photos")
+    p.add_argument("--frames", type=int, default=150, help="emotions: video frames")
     args = p.parse_args(argv)
     {"csv": bench_csv, "throughput": bench_throughput, "memory": bench_memory, "predict": bench_predict,
-     "epochs": bench_epochs}[args.what](args)
+     "epochs": bench_epochs, "precision": bench_precision, "crop": bench_crop, "detectors": bench_detectors,
+     "emotions": bench_emotions}[args.what](args)
 
 
 if __name__ == "__main__":

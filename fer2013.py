@@ -267,6 +267,36 @@ def _parse_pixels(buf, field_starts, field_ends, numbers, path):
     return value.astype(np.uint8).reshape(len(starts), NUM_PIXELS)
 
 
+def face_pixels(gray):
+    """A grayscale face crop of any size -> the (48, 48, 1) uint8 face every
+    model takes: FER2013's own format, which the models scale to [0, 1]
+    themselves. Photos and videos (faces.py) go through here; CSV faces are
+    already in this format, and `as_model_input` checks both on their way into
+    a model, so training and serving share one preprocessing path. Shrinking
+    averages pixels (area interpolation), as a downscaled face should."""
+    import cv2
+
+    gray = np.asarray(gray)
+    if gray.ndim == 3 and gray.shape[-1] == 1:
+        gray = gray[..., 0]
+    if gray.ndim != 2 or gray.dtype != np.uint8 or min(gray.shape) < 1:
+        raise ValueError(f"expected a 2-D uint8 grayscale crop, got {gray.dtype} {gray.shape}")
+    shrink = min(gray.shape) >= IMAGE_SIZE
+    face = cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return face[..., None]
+
+
+def as_model_input(images):
+    """Faces as every model takes them: (N, 48, 48, 1) uint8, raw 0-255 pixels.
+    Accepts (N, 48, 48) too; anything else is a bug upstream, so it raises."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE, 1) or images.dtype != np.uint8:
+        raise ValueError(f"faces must be (N, {IMAGE_SIZE}, {IMAGE_SIZE}, 1) uint8, got {images.dtype} {images.shape}")
+    return images
+
+
 def cache_dir():
     return os.environ.get("FER2013_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "fer2013"))
 

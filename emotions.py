@@ -1,0 +1,312 @@
+"""Read the emotions of the faces in your own photos, folders and videos.
+
+    python emotions.py photo.jpg                              # a table on stdout
+    python emotions.py photos/ --csv emotions.csv --out-dir annotated/
+    python emotions.py clip.mp4 --every 5 --json clip.json --out-dir annotated/
+
+PATH is a photo (JPEG, PNG, BMP, WebP, TIFF), a folder (searched recursively)
+or a video (anything OpenCV reads). Faces are found by OpenCV's Haar cascade
+(or --detector mtcnn), cropped as FER2013's faces were, and classified by the
+model released with the repository unless --model says otherwise.
+"""
+import argparse
+import contextlib
+import csv
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+import cli
+from faces import CROP_SCALE, DETECT_SIDE, DETECTORS, kind_of
+from fer2013 import CLASS_NAMES, DataError, atomic_output
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("paths", nargs="+", metavar="PATH", help="photos, folders and videos")
+    p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model")
+    p.add_argument("--detector", choices=sorted(DETECTORS), default="haar", help="face detector")
+    p.add_argument("--detect-size", type=int, default=DETECT_SIDE,
+                   help="detect on a copy whose longer side is at most this many pixels (raise it for small faces)")
+    p.add_argument("--tta", choices=["none", "flip"], default="flip", help="also classify each face's mirror image")
+    p.add_argument("--every", type=int, default=1, help="videos: analyse every Nth frame")
+    p.add_argument("--json", default=None, help="write every face as a JSON list of records")
+    p.add_argument("--csv", default=None, help="write every face as a CSV row, one column per class")
+    p.add_argument("--out-dir", default=None, help="write annotated copies (and, for videos, an annotated video "
+                                                   "and a figure of each emotion over time) here")
+    cli.add_precision_flag(p)
+    args = p.parse_args(argv)
+    if args.every < 1 or args.detect_size < 32:
+        raise cli.UsageError("--every must be at least 1 and --detect-size at least 32")
+    return args
+
+
+def find_inputs(paths):
+    """[(path, kind)] for every photo and video named or inside a named folder.
+    A named file that does not exist is an error; inside folders, files that
+    are neither photos nor videos are skipped with a warning."""
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            for folder, subfolders, files in os.walk(path):
+                subfolders.sort()
+                for name in sorted(files):
+                    if name.startswith("."):
+                        continue
+                    full = os.path.join(folder, name)
+                    if kind_of(full):
+                        found.append((full, kind_of(full)))
+                    else:
+                        print(f"warning: {full}: not a photo or video, skipped", file=sys.stderr)
+        elif os.path.isfile(path):
+            found.append((path, kind_of(path) or "image"))  # Let the image reader judge an odd extension.
+        else:
+            raise DataError(path, "no such file or folder")
+    if not found:
+        raise cli.UsageError(f"no photos or videos in {', '.join(paths)}")
+    return found
+
+
+def record(path, box, probabilities, frame=None, seconds=None, face=None):
+    """One face (or, with box None, a photo without one), as --json writes it."""
+    return {
+        "file": path, "frame": frame, "time": None if seconds is None else round(seconds, 3), "face": face,
+        "box": None if box is None else [int(v) for v in box],
+        "probabilities": None if probabilities is None else
+        {name: round(float(p), 5) for name, p in zip(CLASS_NAMES, probabilities)},
+        "emotion": None if probabilities is None else CLASS_NAMES[int(np.argmax(probabilities))],
+    }
+
+
+class Analyser:
+    """Detect, crop and classify: one detector and one model for every input."""
+
+    def __init__(self, args):
+        from inference import Predictor
+
+        self.detector = DETECTORS[args.detector](args.detect_size)
+        self.scale = CROP_SCALE[args.detector]
+        self.predict = Predictor([cli.load_model(args.model, args.precision)], tta=None if args.tta == "none" else "flip")
+
+    def faces(self, rgbs):
+        """For each image: [(box, probabilities)], all faces classified in one batch."""
+        from faces import crop_face, to_gray
+
+        boxes = [self.detector(rgb) for rgb in rgbs]
+        crops = [crop_face(to_gray(rgb), box, self.scale) for rgb, found in zip(rgbs, boxes) for box in found]
+        probabilities = iter(self.predict(np.stack(crops)) if crops else [])
+        return [[(box, next(probabilities)) for box in found] for found in boxes]
+
+
+def analyse_photo(path, analyser, out_dir, root):
+    from faces import annotate, read_image
+
+    rgb = read_image(path)
+    found = analyser.faces([rgb])[0]
+    if not found:
+        print(f"{path}: no face found")
+        records = [record(path, None, None)]
+    else:
+        records = [record(path, box, p, face=i) for i, (box, p) in enumerate(found)]
+    if out_dir:
+        from PIL import Image
+
+        target = output_path(out_dir, root, path, ".emotions.png")
+        with atomic_output(target) as tmp:
+            Image.fromarray(annotate(rgb, labels_of(found))).save(tmp, format="PNG")
+    return records
+
+
+def labels_of(found):
+    return [(box, CLASS_NAMES[int(np.argmax(p))], float(np.max(p))) for box, p in found]
+
+
+def output_path(out_dir, root, path, suffix):
+    """out_dir/<path relative to the folder it was found in, or its name><suffix>."""
+    relative = os.path.relpath(path, root) if root else os.path.basename(path)
+    return os.path.join(out_dir, os.path.splitext(relative)[0] + suffix)
+
+
+def analyse_video(path, analyser, every, out_dir, root, chunk=16):
+    """Every `every`th frame: faces, tracks and probabilities. With out_dir,
+    also an annotated copy of the video (each frame shows the latest result)
+    and a figure of each face's emotions over time."""
+    import cv2
+
+    from faces import Tracker, annotate
+
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise DataError(path, "cannot be opened as a video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    writer, tracker, records, shown = None, Tracker(max_gap=30 * every), [], []
+    target = output_path(out_dir, root, path, ".emotions.mp4") if out_dir else None
+    progress = Progress(path, total)
+    with atomic_output(target) if target else contextlib.nullcontext() as tmp:
+        index, done = 0, False
+        while not done:
+            frames, analysed = [], []  # (index, RGB or None) of every frame read, and of the analysed ones.
+            while len(analysed) < chunk:
+                sampled = index % every == 0
+                if sampled or target:
+                    ok, bgr = capture.read()
+                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
+                else:
+                    ok, rgb = capture.grab(), None  # Skipped frames are not decoded.
+                if not ok:
+                    done = True
+                    break
+                frames.append((index, rgb))
+                if sampled:
+                    analysed.append((index, rgb))
+                index += 1
+            results = analyser.faces([rgb for _, rgb in analysed]) if analysed else []
+            by_frame = {}
+            for (i, _), found in zip(analysed, results):
+                tracks = tracker.assign(i, [box for box, _ in found])
+                by_frame[i] = found
+                records += [record(path, box, p, frame=i, seconds=i / fps, face=t) for t, (box, p) in zip(tracks, found)]
+            if target:
+                for i, rgb in frames:
+                    shown = labels_of(by_frame[i]) if i in by_frame else shown
+                    if writer is None:
+                        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (rgb.shape[1], rgb.shape[0]))
+                    writer.write(cv2.cvtColor(annotate(rgb, shown), cv2.COLOR_RGB2BGR))
+            progress.update(index)
+        progress.close(index)
+        if writer is not None:
+            writer.release()
+        if index == 0:
+            raise DataError(path, "no frames could be read (not a video, or a damaged one)")
+    if target:
+        plot_timeline(records, path, output_path(out_dir, root, path, ".emotions-timeline.png"))
+    if not records:
+        print(f"{path}: no face found in {index} frames")
+        records = [record(path, None, None)]
+    return records
+
+
+class Progress:
+    """A one-line progress bar on stderr for long videos (only on a terminal)."""
+
+    def __init__(self, name, total):
+        self.name, self.total, self.started, self.shown = name, total, time.time(), 0.0
+        self.active = sys.stderr.isatty()
+
+    def update(self, done):
+        if self.active and time.time() - self.shown > 0.2:
+            self.shown = time.time()
+            rate = done / max(1e-9, self.shown - self.started)
+            if self.total:
+                bar = "#" * int(30 * done / self.total)
+                sys.stderr.write(f"\r{self.name} [{bar:<30}] {done}/{self.total} frames, {rate:.1f} frames/s")
+            else:
+                sys.stderr.write(f"\r{self.name} {done} frames, {rate:.1f} frames/s")
+            sys.stderr.flush()
+
+    def close(self, done):
+        if self.active:
+            self.shown = 0.0
+            self.update(done)
+            sys.stderr.write("\n")
+
+
+def plot_timeline(records, path, target):
+    """Each emotion's probability over time, one panel per face track."""
+    from faces import COLOURS
+    from figures import plt, save
+
+    tracks = {}
+    for r in records:
+        tracks.setdefault(r["face"], []).append(r)
+    tracks = sorted(tracks.items(), key=lambda t: -len(t[1]))[:4]  # The four longest tracks.
+    fig, axes = plt.subplots(max(1, len(tracks)), 1, figsize=(10, 2.6 * max(1, len(tracks))), squeeze=False)
+    for ax, (track, rows) in zip(axes[:, 0], tracks):
+        times = [r["time"] for r in rows]
+        for name in CLASS_NAMES:
+            ax.plot(times, [r["probabilities"][name] for r in rows], label=name, color=np.array(COLOURS[name]) / 255)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("probability")
+        ax.set_title(f"face {track}: mostly {dominant(rows)[0]}")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(ncol=7, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.45))
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(os.path.basename(path), y=1.02)
+    save(fig, target)
+
+
+def dominant(rows):
+    """(emotion, mean probability) with the highest mean over a track."""
+    mean = np.mean([[r["probabilities"][n] for n in CLASS_NAMES] for r in rows], axis=0)
+    return CLASS_NAMES[int(np.argmax(mean))], float(np.max(mean))
+
+
+def print_summary(records):
+    """Photos: a row per face. Videos: a row per face track."""
+    print(f"{'file':<40} {'face':>4}  {'box [x, y, w, h]':<22} {'emotion':<9} {'p':>5}")
+    videos = {}
+    for r in records:
+        if r["box"] is None:
+            continue
+        if r["frame"] is None:
+            print(f"{r['file'][-40:]:<40} {r['face']:>4}  {str(r['box']):<22} {r['emotion']:<9} "
+                  f"{r['probabilities'][r['emotion']]:5.2f}")
+        else:
+            videos.setdefault((r["file"], r["face"]), []).append(r)
+    for (path, face), rows in videos.items():
+        emotion, p = dominant(rows)
+        span = f"{rows[0]['time']:.1f}-{rows[-1]['time']:.1f} s, {len(rows)} frames"
+        print(f"{path[-40:]:<40} {face:>4}  {span:<22} {emotion:<9} {p:5.2f}")
+
+
+def write_json(path, records):
+    with atomic_output(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(records, f, indent=1)
+
+
+def write_csv(path, records):
+    columns = ["file", "frame", "time", "face", "x", "y", "w", "h", "emotion", *CLASS_NAMES]
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(columns)
+            for r in records:
+                box = r["box"] or [""] * 4
+                probabilities = [r["probabilities"][n] if r["probabilities"] else "" for n in CLASS_NAMES]
+                blank = lambda v: "" if v is None else v
+                writer.writerow([r["file"], blank(r["frame"]), blank(r["time"]), blank(r["face"]), *box,
+                                 blank(r["emotion"]), *probabilities])
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    inputs = find_inputs(args.paths)
+    roots = {path: root for root in args.paths if os.path.isdir(root) for path, _ in inputs if path.startswith(root)}
+    analyser = Analyser(args)
+    records, started = [], time.time()
+    for path, kind in inputs:
+        try:
+            if kind == "video":
+                records += analyse_video(path, analyser, args.every, args.out_dir, roots.get(path))
+            else:
+                records += analyse_photo(path, analyser, args.out_dir, roots.get(path))
+        except DataError as e:
+            if path not in roots:
+                raise  # A file named on the command line: one line, exit 2.
+            print(f"warning: {e}; skipped", file=sys.stderr)
+    print_summary(records)
+    faces = sum(r["box"] is not None for r in records)
+    print(f"{faces} face(s) in {len(inputs)} file(s), {time.time() - started:.1f} s")
+    if args.json:
+        write_json(args.json, records)
+    if args.csv:
+        write_csv(args.csv, records)
+
+
+if __name__ == "__main__":
+    cli.run(main)

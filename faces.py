@@ -1,0 +1,216 @@
+"""Faces in photos and videos: read, detect, crop as FER2013 did, track, annotate.
+
+FER2013's faces were found by OpenCV's face detector and cropped to its box.
+Run on FER2013's own training faces (bench.py crop), OpenCV's frontal-face
+Haar cascade finds a box whose side is 1.02x smaller than the 48x48 crop
+(median of 2,383 faces; interquartile range 0.96-1.10), centred on it. So a
+face here is cropped as the square of CROP_SCALE[detector] times the box,
+centred on the box, and resized to 48x48 by `fer2013.face_pixels`, the same
+function every other path into a model uses.
+
+    rgb = read_image("photo.jpg")                  # EXIF-rotated, 8-bit RGB
+    boxes = HaarDetector()(rgb)                    # [(x, y, w, h)] in its pixels
+    faces = np.stack([crop_face(to_gray(rgb), box) for box in boxes])
+"""
+import os
+
+import numpy as np
+
+from fer2013 import DataError, face_pixels
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
+# Square crop side / detector box side that reproduces FER2013's framing.
+# Haar: measured on FER2013 (see the module docstring). MTCNN's boxes are
+# tighter (forehead to chin, narrower): measured the same way (bench.py crop).
+CROP_SCALE = {"haar": 1.02, "mtcnn": 1.10}
+DETECT_SIDE = 640  # Detection runs on a copy whose longer side is at most this.
+
+
+def kind_of(path):
+    ext = os.path.splitext(path)[1].lower()
+    return "image" if ext in IMAGE_EXTENSIONS else "video" if ext in VIDEO_EXTENSIONS else None
+
+
+def read_image(path):
+    """A photo as (H, W, 3) uint8 RGB, upright as its EXIF orientation says.
+    Grayscale, 16-bit, palette, RGBA/LA (composited on white) and CMYK files
+    all come out the same way. Raises DataError naming the file otherwise."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()  # Decode now: a truncated file fails here, not later.
+            image = ImageOps.exif_transpose(image)
+    except FileNotFoundError:
+        raise DataError(path, "no such file") from None
+    except IsADirectoryError:
+        raise DataError(path, "is a folder, not an image") from None
+    except UnidentifiedImageError:
+        raise DataError(path, "not an image file (or a format Pillow cannot read)") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise DataError(path, f"cannot decode the image ({str(e).splitlines()[0][:120]})") from None
+    return to_rgb8(image)
+
+
+def to_rgb8(image):
+    """A Pillow image of any mode -> (H, W, 3) uint8 RGB."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit (or 32-bit) grayscale: scale the range to 8 bits, don't clip it.
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        gray = np.clip(array * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    if image.mode == "F":
+        gray = np.clip(np.asarray(image) * (255.0 if np.asarray(image).max() <= 1 else 1.0), 0, 255)
+        return np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA"):
+        background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+
+
+def to_gray(rgb):
+    """ITU-R 601 luma (OpenCV's conversion), as FER2013's grayscale faces."""
+    import cv2
+
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def downscale(image, side=DETECT_SIDE):
+    """(copy, factor): the image shrunk so its longer side is at most `side`."""
+    import cv2
+
+    factor = min(1.0, side / max(image.shape[:2]))
+    if factor == 1.0:
+        return image, 1.0
+    size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), factor
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade, the detector FER2013 was made with."""
+
+    name = "haar"
+
+    def __init__(self, detect_side=DETECT_SIDE):
+        import cv2
+
+        path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+        self.cascade = cv2.CascadeClassifier(path)
+        if self.cascade.empty():
+            raise RuntimeError(f"OpenCV's Haar cascade is missing ({path}); opencv-python-headless<5 ships it")
+        self.detect_side = detect_side
+
+    def __call__(self, rgb):
+        small, factor = downscale(to_gray(rgb), self.detect_side)
+        min_side = max(20, round(min(small.shape) * 0.04))
+        found = self.cascade.detectMultiScale(small, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))
+        return [tuple(int(round(v / factor)) for v in box) for box in np.reshape(found, (-1, 4))]
+
+
+class MtcnnDetector:
+    """MTCNN (the mtcnn package, on TensorFlow): slower, finds turned and
+    smaller faces that the Haar cascade misses."""
+
+    name = "mtcnn"
+
+    def __init__(self, detect_side=DETECT_SIDE, min_confidence=0.9):
+        try:
+            from mtcnn import MTCNN
+        except ImportError:
+            raise RuntimeError("--detector mtcnn needs the mtcnn package: pip install mtcnn==1.0.0") from None
+        self.mtcnn = MTCNN(stages="face_detection_only")
+        self.detect_side, self.min_confidence = detect_side, min_confidence
+
+    def __call__(self, rgb):
+        small, factor = downscale(rgb, self.detect_side)
+        found = self.mtcnn.detect_faces(small, box_format="xywh")
+        return [tuple(int(round(v / factor)) for v in face["box"])
+                for face in found if face["confidence"] >= self.min_confidence and min(face["box"][2:]) > 0]
+
+
+DETECTORS = {"haar": HaarDetector, "mtcnn": MtcnnDetector}
+
+
+def crop_face(gray, box, scale):
+    """The (48, 48, 1) uint8 face in `box` (x, y, w, h), framed as FER2013:
+    a square of `scale` times the box side, centred on the box, with the
+    image's edge pixels repeated where the square runs off the image."""
+    import cv2
+
+    x, y, w, h = box
+    side = max(1, int(round(max(w, h) * scale)))
+    left, top = int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2))
+    pad = max(0, -left, -top, left + side - gray.shape[1], top + side - gray.shape[0])
+    if pad:
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        left, top = left + pad, top + pad
+    return face_pixels(gray[top : top + side, left : left + side])
+
+
+class Tracker:
+    """Gives each face in a video a track number: a box continues the track
+    whose last box overlaps it most (intersection over union >= 0.3)."""
+
+    def __init__(self, min_iou=0.3, max_gap=30):
+        self.tracks, self.next_id, self.min_iou, self.max_gap = {}, 0, min_iou, max_gap
+
+    def assign(self, frame, boxes):
+        alive = {t: (f, b) for t, (f, b) in self.tracks.items() if frame - f <= self.max_gap}
+        pairs = sorted(((iou(b, box), t, i) for t, (_, b) in alive.items() for i, box in enumerate(boxes)), reverse=True)
+        ids, used = [None] * len(boxes), set()
+        for overlap, track, i in pairs:
+            if overlap < self.min_iou:
+                break
+            if ids[i] is None and track not in used:
+                ids[i] = track
+                used.add(track)
+        for i, box in enumerate(boxes):
+            if ids[i] is None:
+                ids[i], self.next_id = self.next_id, self.next_id + 1
+            self.tracks[ids[i]] = (frame, box)
+        return ids
+
+
+def iou(a, b):
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    h = max(0, min(ay + ah, by + bh) - max(ay, by))
+    union = aw * ah + bw * bh - w * h
+    return w * h / union if union else 0.0
+
+
+def annotate(rgb, faces):
+    """A copy of the image with each face's box and "Emotion 87%" drawn on it.
+    faces: [(box, emotion, probability)]. The label sits on a filled box in
+    the face's colour with black or white text, readable on any background."""
+    import cv2
+
+    out = np.ascontiguousarray(rgb.copy())
+    thickness = max(2, round(max(out.shape[:2]) / 400))
+    font_scale = max(0.5, max(out.shape[:2]) / 1200)
+    for (x, y, w, h), emotion, probability in faces:
+        colour = COLOURS.get(emotion, (255, 255, 255))
+        cv2.rectangle(out, (x, y), (x + w, y + h), (0, 0, 0), thickness + 2)  # Dark outline: visible on light images.
+        cv2.rectangle(out, (x, y), (x + w, y + h), colour, thickness)
+        text = f"{emotion} {probability:.0%}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+        top = y - th - base - 2 * thickness if y - th - base - 2 * thickness >= 0 else y + h
+        cv2.rectangle(out, (x - thickness // 2, top), (x + tw + 2 * thickness, top + th + base + 2 * thickness), colour, -1)
+        ink = (0, 0, 0) if sum(colour) > 380 else (255, 255, 255)
+        cv2.putText(out, text, (x + thickness, top + th + thickness), cv2.FONT_HERSHEY_SIMPLEX, font_scale, ink,
+                    max(1, thickness - 1), cv2.LINE_AA)
+    return out
+
+
+# One colour per emotion (RGB), the same in every annotated image and figure.
+COLOURS = {
+    "Angry": (230, 57, 70), "Disgust": (106, 153, 78), "Fear": (155, 93, 229), "Happy": (255, 209, 102),
+    "Sad": (69, 123, 157), "Surprise": (255, 140, 66), "Neutral": (200, 200, 200),
+}
