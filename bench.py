@@ -6,6 +6,7 @@
     python bench.py predict --test data/test.csv --model models/cnn.keras
     python bench.py epochs --train data/train.csv --epochs 3   # seconds per epoch (e.g. on a GPU box)
     python bench.py precision --train data/train.csv            # train_cnn.py float32 vs bfloat16 images/s
+    python bench.py breakdown --precision bfloat16              # where an epoch's seconds go
     python bench.py crop --train data/train.csv --detector haar # detector box vs FER2013's crop
     python bench.py detectors --train data/train.csv            # Haar vs MTCNN on pasted real faces
     python bench.py emotions                                    # emotions.py: photo ms, video frames/s
@@ -315,7 +316,7 @@ def bench_detectors(args):
           f"48x48 faces themselves: accuracy {direct.mean():.4f}")
     for name in args.detector_list.split(","):
         detector = DETECTORS[name]()
-        found = false = correct = 0
+        found = false = correct = same = 0
         seconds = 0.0
         for rgb, placed in photos:
             start = time.perf_counter()
@@ -331,9 +332,11 @@ def bench_detectors(args):
                 matched.add(index)
                 face = crop_face(to_gray(rgb), box, CROP_SCALE[name])
                 correct += int(predict(face[None]).argmax() == val.labels[index])
+                same += int(direct[indexes.index(index)])
             found += len(matched)
         print(f"  {name:<6} found {found}/{len(indexes)}, false positives {false}, "
-              f"{1000 * seconds / len(photos):.0f} ms per image, emotion accuracy on found faces {correct / max(1, found):.4f}")
+              f"{1000 * seconds / len(photos):.0f} ms per image; emotion accuracy on the faces found: "
+              f"{correct / max(1, found):.4f} through the pipeline, {same / max(1, found):.4f} on their 48x48 originals")
 
 
 def bench_emotions(args):
@@ -378,10 +381,79 @@ def bench_emotions(args):
           f"{args.frames / (clip - one + per_photo):.1f} frames/s after start-up (target >= 15)")
 
 
+def bench_breakdown(args):
+    """Where an epoch of train_cnn.py goes, in --precision, scaled to FER2013's
+    25,837 training and 2,872 validation faces: the bare train step (one
+    batch, already a tensor, in a loop), the tf.data pipeline with
+    augmentation on its own (it overlaps the step, on the same two cores), a
+    whole epoch of the project's fit, the validation pass, the best-model save
+    and the resume checkpoint."""
+    import keras
+    import tensorflow as tf
+
+    import precision
+    import training
+    from models import build_cnn
+
+    compute = precision.resolve(args.precision)
+    images, labels = synthetic_faces(args.images)
+    data = fer2013.Dataset(images, labels, np.arange(len(labels)), None)
+    recipe = training.PRESETS["fast"]
+    keras.config.set_dtype_policy(precision.policy(compute))
+    keras.utils.set_random_seed(0)
+    model = build_cnn(fused_batch_norm=True)
+    model.compile(optimizer=training.make_optimizer(recipe, 100), metrics=["accuracy"],
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
+    batch = args.batch_size
+    x, y = tf.constant(images[:batch].astype("float32")), tf.one_hot(labels[:batch], 7)
+    for _ in range(3):
+        model.train_on_batch(x, y)
+    start, steps = time.perf_counter(), max(4, args.images // batch)
+    for _ in range(steps):
+        model.train_on_batch(x, y)
+    step = (time.perf_counter() - start) / (steps * batch)
+    dataset = training.make_dataset(data, batch, shuffle=True, augment=recipe["augment"])
+    for _ in dataset:
+        pass
+    start = time.perf_counter()
+    for _ in dataset:
+        pass
+    pipeline = (time.perf_counter() - start) / len(images)
+    timer = EpochTimer()
+    model.fit(dataset, epochs=args.epochs, callbacks=[timer.callback], verbose=0)
+    fit = min(timer.seconds[1:]) / len(images)
+    val = training.make_dataset(data, 512)
+    model.evaluate(val, verbose=0)
+    start = time.perf_counter()
+    model.evaluate(val, verbose=0)
+    validate = (time.perf_counter() - start) / len(images)
+    with tempfile.TemporaryDirectory() as folder:
+        inference = precision.stock_layers(model)
+        start = time.perf_counter()
+        inference.set_weights(model.get_weights())
+        inference.save(os.path.join(folder, "m.keras"))
+        save = time.perf_counter() - start
+        start = time.perf_counter()
+        model.save_weights(os.path.join(folder, "resume.weights.h5"))
+        backup = time.perf_counter() - start
+    n_train, n_val = 25_837, 2_872
+    print(f"breakdown: one FER2013 epoch in {compute}, batch {batch} (measured on {len(images)} images)")
+    rows = [("train step alone (one batch, in a loop)", step * n_train),
+            ("augmentation pipeline alone", pipeline * n_train),
+            ("fit: pipeline + step, overlapped", fit * n_train),
+            ("validation pass", validate * n_val), ("best-model save (when it improves)", save),
+            ("resume checkpoint", backup)]
+    for name, seconds in rows:
+        print(f"  {name:<42} {seconds:6.1f} s")
+    total = (fit * n_train) + validate * n_val + save + backup
+    print(f"  {'epoch (fit + validation + saves)':<42} {total:6.1f} s -> {n_train / total:.0f} training images/s; "
+          f"the pipeline costs {fit / step - 1:+.0%} over the bare step")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("what", choices=["csv", "throughput", "memory", "predict", "epochs", "precision", "crop",
-                                    "detectors", "emotions"])
+                                    "detectors", "emotions", "breakdown"])
     p.add_argument("--train", default="data/train.csv", help="training CSV")
     p.add_argument("--test", default="data/test.csv", help="test CSV")
     p.add_argument("--model", default=cli.RELEASED_MODEL, help="model for the predict and detectors benchmarks")
@@ -392,7 +464,7 @@ def main(argv=None):
     p.add_argument("--preset", default="fast", help="throughput: recipe (optimizer, augmentation)")
     p.add_argument("--arch", dest="model_arch", default="cnn", choices=["cnn", "dnn"], help="throughput: architecture")
     p.add_argument("--limit", type=int, default=6000, help="precision: training rows")
-    p.add_argument("--precision", default="float32", help="throughput: precision of the project loop")
+    p.add_argument("--precision", default="float32", help="throughput and breakdown: precision of the project loop")
     p.add_argument("--detector", default="haar", help="crop: detector")
     p.add_argument("--detector-list", default="haar,mtcnn", help="detectors: detectors to compare")
     p.add_argument("--faces", type=int, default=600, help="crop and detectors: faces")
@@ -401,7 +473,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     {"csv": bench_csv, "throughput": bench_throughput, "memory": bench_memory, "predict": bench_predict,
      "epochs": bench_epochs, "precision": bench_precision, "crop": bench_crop, "detectors": bench_detectors,
-     "emotions": bench_emotions}[args.what](args)
+     "emotions": bench_emotions, "breakdown": bench_breakdown}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -44,25 +44,28 @@ def parse_args(argv=None):
     return args
 
 
-def find_inputs(paths):
-    """[(path, kind)] for every photo and video named or inside a named folder.
+def find_inputs(paths, skip=None):
+    """[(path, kind, folder)] for every photo and video named (folder None) or
+    inside a named folder (but not inside `skip`, the output folder, so that a
+    rerun does not read its own annotated copies).
     A named file that does not exist is an error; inside folders, files that
     are neither photos nor videos are skipped with a warning."""
     found = []
     for path in paths:
         if os.path.isdir(path):
             for folder, subfolders, files in os.walk(path):
-                subfolders.sort()
+                subfolders[:] = sorted(d for d in subfolders if not skip or
+                                       os.path.abspath(os.path.join(folder, d)) != os.path.abspath(skip))
                 for name in sorted(files):
                     if name.startswith("."):
                         continue
                     full = os.path.join(folder, name)
                     if kind_of(full):
-                        found.append((full, kind_of(full)))
+                        found.append((full, kind_of(full), path))
                     else:
                         print(f"warning: {full}: not a photo or video, skipped", file=sys.stderr)
         elif os.path.isfile(path):
-            found.append((path, kind_of(path) or "image"))  # Let the image reader judge an odd extension.
+            found.append((path, kind_of(path) or "image", None))  # Let the image reader judge an odd extension.
         else:
             raise DataError(path, "no such file or folder")
     if not found:
@@ -182,7 +185,9 @@ def analyse_video(path, analyser, every, out_dir, root, chunk=16):
             writer.release()
         if index == 0:
             raise DataError(path, "no frames could be read (not a video, or a damaged one)")
-    if target:
+    if target and records:
+        from figures import plot_timeline
+
         plot_timeline(records, path, output_path(out_dir, root, path, ".emotions-timeline.png"))
     if not records:
         print(f"{path}: no face found in {index} frames")
@@ -213,30 +218,6 @@ class Progress:
             self.shown = 0.0
             self.update(done)
             sys.stderr.write("\n")
-
-
-def plot_timeline(records, path, target):
-    """Each emotion's probability over time, one panel per face track."""
-    from faces import COLOURS
-    from figures import plt, save
-
-    tracks = {}
-    for r in records:
-        tracks.setdefault(r["face"], []).append(r)
-    tracks = sorted(tracks.items(), key=lambda t: -len(t[1]))[:4]  # The four longest tracks.
-    fig, axes = plt.subplots(max(1, len(tracks)), 1, figsize=(10, 2.6 * max(1, len(tracks))), squeeze=False)
-    for ax, (track, rows) in zip(axes[:, 0], tracks):
-        times = [r["time"] for r in rows]
-        for name in CLASS_NAMES:
-            ax.plot(times, [r["probabilities"][name] for r in rows], label=name, color=np.array(COLOURS[name]) / 255)
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("probability")
-        ax.set_title(f"face {track}: mostly {dominant(rows)[0]}")
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(ncol=7, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.45))
-    axes[-1, 0].set_xlabel("time (s)")
-    fig.suptitle(os.path.basename(path), y=1.02)
-    save(fig, target)
 
 
 def dominant(rows):
@@ -285,18 +266,17 @@ def write_csv(path, records):
 
 def main(argv=None):
     args = parse_args(argv)
-    inputs = find_inputs(args.paths)
-    roots = {path: root for root in args.paths if os.path.isdir(root) for path, _ in inputs if path.startswith(root)}
+    inputs = find_inputs(args.paths, skip=args.out_dir)
     analyser = Analyser(args)
     records, started = [], time.time()
-    for path, kind in inputs:
+    for path, kind, folder in inputs:
         try:
             if kind == "video":
-                records += analyse_video(path, analyser, args.every, args.out_dir, roots.get(path))
+                records += analyse_video(path, analyser, args.every, args.out_dir, folder)
             else:
-                records += analyse_photo(path, analyser, args.out_dir, roots.get(path))
+                records += analyse_photo(path, analyser, args.out_dir, folder)
         except DataError as e:
-            if path not in roots:
+            if folder is None:
                 raise  # A file named on the command line: one line, exit 2.
             print(f"warning: {e}; skipped", file=sys.stderr)
     print_summary(records)

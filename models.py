@@ -107,3 +107,17 @@ def load_model(path, precision=None):
 
         model = convert(model, precision, fused=True)
     return model
+
+
+def save_float16(model, path):
+    """Save a model with its weights stored in float16, for release: half the
+    size of float32 (23 MB for the CNN), still stock Keras layers that
+    keras.saving.load_model opens with safe_mode. load_model(path, precision)
+    turns it back into float32 variables; the prediction changes this causes
+    are measured in models/README.md."""
+    from fer2013 import atomic_output
+    from precision import convert
+
+    half = convert(model, "float16-weights")
+    with atomic_output(path) as tmp:
+        half.save(tmp)

@@ -20,7 +20,9 @@ import keras
 from keras import layers
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16",
+            # Storage only (models.save_float16): variables and math in float16.
+            "float16-weights": "float16"}
 
 
 def cpu_flags():
@@ -112,7 +114,7 @@ def convert(model, precision="float32", fused=False):
     def clone(layer):
         config = layer.get_config()
         if "dtype" in config and not isinstance(layer, keras.layers.InputLayer):
-            config["dtype"] = "float32" if layer.name == last else target
+            config["dtype"] = "float32" if layer.name == last and target != "float16" else target
         if isinstance(layer, layers.BatchNormalization):
             return batch_norm_class(fused).from_config(config)
         return layer.__class__.from_config(config)

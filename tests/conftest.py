@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fer2013 import NUM_CLASSES, NUM_PIXELS, USAGES  # noqa: E402
+from fer2013 import NUM_CLASSES, USAGES  # noqa: E402
 
 HEADERS = {
     "ntu_train": "label,feature",

@@ -40,3 +40,19 @@ def test_missing_and_corrupt_model_files(tmp_path):
     bad.write_bytes(b"definitely not a zip file")
     with pytest.raises(cli.ModelFileError, match="not a readable Keras model"):
         load_model(str(bad))
+
+
+def test_float16_release_copy_is_half_the_size_and_predicts_the_same(tmp_path):
+    from models import save_float16
+
+    model = build_cnn()
+    images = np.random.default_rng(0).integers(0, 256, size=(8, 48, 48, 1)).astype("float32")
+    full, half = tmp_path / "full.keras", tmp_path / "half.keras"
+    model.save(full)
+    save_float16(model, half)
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    stored = load_model(str(half))  # As stored: float16 variables, stock layers.
+    assert {w.dtype for w in stored.weights} == {"float16"}
+    restored = load_model(str(half), "float32")
+    assert {w.dtype for w in restored.weights} == {"float32"}
+    np.testing.assert_allclose(restored.predict(images, verbose=0), model.predict(images, verbose=0), atol=2e-3)

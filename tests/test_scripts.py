@@ -22,11 +22,11 @@ def assert_png(path, min_width=300):
         assert len(set(image.convert("L").getdata())) > 20  # Not a blank canvas.
 
 
-@pytest.mark.parametrize("extra", [[], ["--tta"], ["--tta", "second-model"]])
+@pytest.mark.parametrize("extra", [[], ["--tta"], ["--tta", "second-model"], ["--precision", "float32"]])
 def test_predict_writes_a_submission(tmp_path, tiny_data, tiny_model, extra):
     out = tmp_path / "submission.csv"
     models = ["--model", tiny_model] + (["--model", tiny_model] if "second-model" in extra else [])
-    flags = [f for f in extra if f.startswith("--")]
+    flags = [f for f in extra if f != "second-model"]
     result = run_script("predict.py", *models, *flags, "--test", tiny_data["test"], "--out", str(out),
                         "--labels", tiny_data["labels"])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -35,6 +35,18 @@ def test_predict_writes_a_submission(tmp_path, tiny_data, tiny_model, extra):
     assert [int(r[0]) for r in rows] == list(range(tiny_data["n_test"]))
     assert all(0 <= int(r[1]) <= 6 for r in rows)
     assert "accuracy" in result.stdout and "Neutral" in result.stdout
+    assert "precision: float32" in result.stdout if "float32" in extra else "precision: " in result.stdout
+
+
+def test_bfloat16_and_float32_predictions_agree(tiny_model):
+    from inference import predict_proba
+    from models import load_model
+
+    images, _ = random_faces(32, seed=5)
+    reference = predict_proba([load_model(tiny_model, "float32")], images)
+    fast = predict_proba([load_model(tiny_model, "bfloat16")], images)
+    np.testing.assert_allclose(fast, reference, atol=0.03)
+    assert np.mean(fast.argmax(1) == reference.argmax(1)) >= 0.9
 
 
 def test_predict_keeps_ids_from_the_file(tmp_path, tiny_model):

@@ -1,8 +1,6 @@
 """train_cnn.py and train_dnn.py end to end, learnability, and CLI errors."""
 import csv
-import os
 
-import numpy as np
 import pytest
 from conftest import assert_one_line_error, csv_text, learnable_faces, run_script, write_csv
 
