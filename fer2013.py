@@ -344,6 +344,11 @@ class atomic_output:
         os.makedirs(folder, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=self.suffix, dir=folder)
         os.close(fd)
+        # mkstemp makes the file private (0600); give it the mode a plain
+        # open() would, so outputs are as readable as any other file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(self.tmp, 0o666 & ~umask)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):

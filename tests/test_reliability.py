@@ -78,6 +78,13 @@ def test_interrupted_write_leaves_old_file_or_none(tmp_path):
     with atomic_output(target) as tmp:
         open(tmp, "w").write("new")
     assert target.read_text() == "new"
+    umask = os.umask(0o022)
+    try:
+        with atomic_output(target) as tmp:
+            open(tmp, "w").write("newer")
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644  # As readable as a plainly written file.
 
 
 def test_killed_predict_leaves_no_partial_submission(tmp_path, tiny_data, tiny_model):
