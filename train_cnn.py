@@ -1,8 +1,8 @@
 """Train the seed CNN on FER2013.
 
     python train_cnn.py --train data/train.csv                 # the seed's 250-epoch recipe (GPU)
-    python train_cnn.py --preset fast --train data/train.csv   # about an hour on a 2-core CPU (bfloat16)
-    python train_cnn.py --preset long --train data/train.csv   # about 2.5 hours on a 2-core CPU
+    python train_cnn.py --preset fast --precision auto --train data/train.csv   # about an hour, 2 CPU cores with BF16
+    python train_cnn.py --preset long --precision auto --train data/train.csv   # about 2.5 hours there
 
 Keeps the best model by validation accuracy in --out; rerun the same command
 after an interruption to resume from the last finished epoch.
