@@ -115,27 +115,34 @@ class EpochTimer:
         self.callback = Callback()
 
 
+def compiled_model(arch, recipe, steps_per_epoch, fused, compute="float32"):
+    """A freshly seeded model compiled as training.train compiles it."""
+    import keras
+
+    import precision
+    import training
+    from models import ARCHITECTURES
+
+    keras.config.set_dtype_policy(precision.policy(compute))
+    keras.utils.set_random_seed(0)
+    model = ARCHITECTURES[arch](fused_batch_norm=fused)
+    model.compile(optimizer=training.make_optimizer(recipe, steps_per_epoch), metrics=["accuracy"],
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe["label_smoothing"]))
+    return model
+
+
 def bench_throughput(args):
     import keras
 
+    import precision
     import training
-    from models import ARCHITECTURES
+    from models import stock_layers
 
     images, labels = synthetic_faces(args.images)
     data = fer2013.Dataset(images, labels, np.arange(len(labels)), None)
     recipe = training.PRESETS[args.preset]
-
-    import precision
-
     compute = precision.resolve(args.precision)
-
-    def compiled(fused, policy="float32"):
-        keras.config.set_dtype_policy(policy)
-        keras.utils.set_random_seed(0)
-        model = ARCHITECTURES[args.model_arch](fused_batch_norm=fused)
-        model.compile(optimizer=training.make_optimizer(recipe, len(images) // args.batch_size),
-                      loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
-        return model
+    compiled = lambda **kw: compiled_model(args.model_arch, recipe, len(images) // args.batch_size, **kw)
 
     # Bare: stock Keras layers in float32, in-memory float32 arrays, no augmentation, no callbacks of ours.
     x, y = images.astype("float32"), keras.utils.to_categorical(labels, 7)
@@ -145,8 +152,8 @@ def bench_throughput(args):
     # The project's loop: fused BatchNorm in --precision, uint8 tf.data pipeline, augmentation,
     # resume, log and checkpoint callbacks.
     with tempfile.TemporaryDirectory() as folder:
-        model, timer = compiled(fused=True, policy=precision.policy(compute)), EpochTimer()
-        inference = precision.stock_layers(model)
+        model, timer = compiled(fused=True, compute=compute), EpochTimer()
+        inference = stock_layers(model)
         callbacks = training.make_callbacks(model, inference, os.path.join(folder, "m.keras"),
                                             os.path.join(folder, "log.csv"), os.path.join(folder, "resume"))
         ds = training.make_dataset(data, args.batch_size, shuffle=True, augment=recipe["augment"])
@@ -224,6 +231,10 @@ def bench_epochs(args):
 def bench_precision(args):
     """train_cnn.py --limit 6000 --epochs 2 in float32 then bfloat16, one
     after the other: images/s of the last epoch (the first pays for tracing)."""
+    from models import build_cnn
+
+    data = fer2013.load_csv(args.train, limit=args.limit)
+    train_faces = len(fer2013.split_indices(data, 0.1, 0)[0])  # train_cnn.py's defaults.
     rates = {}
     with tempfile.TemporaryDirectory() as folder:
         for name in ("float32", "bfloat16"):
@@ -235,11 +246,10 @@ def bench_precision(args):
             import training
 
             rows = training.read_log(log)
-            train_faces = args.limit - round(args.limit * 0.1)
             rates[name] = train_faces / float(rows[-1]["seconds"])
             print(f"precision: train_cnn.py --precision {name}: epoch {rows[-1]['epoch']} {float(rows[-1]['seconds']):.1f} s, "
                   f"{rates[name]:.0f} images/s (training, validation and checkpoint included)")
-    flops = 3 * 0.194e9  # Forward and backward of the CNN per image (see model_flops_per_image).
+    flops = model_flops_per_image(build_cnn()) * 3  # Forward, and backward at about twice that.
     peak = matmul_peak("bfloat16")
     print(f"  ratio bfloat16 / float32           {rates['bfloat16'] / rates['float32']:7.2f}")
     print(f"  bfloat16 training FLOP rate        {flops * rates['bfloat16'] / 1e9:7.1f} GFLOP/s, "
@@ -312,6 +322,7 @@ def bench_detectors(args):
     predict = Predictor([cli.load_model(args.model, "auto")], tta="flip")
     indexes = [i for _, placed in photos for _, i in placed]
     direct = predict(val.images[indexes]).argmax(1) == val.labels[indexes]
+    direct_by_index = dict(zip(indexes, direct.tolist()))
     print(f"detectors: {len(indexes)} validation faces pasted into {len(photos)} 1280x720 images; the model on the "
           f"48x48 faces themselves: accuracy {direct.mean():.4f}")
     for name in args.detector_list.split(","):
@@ -332,7 +343,7 @@ def bench_detectors(args):
                 matched.add(index)
                 face = crop_face(to_gray(rgb), box, CROP_SCALE[name])
                 correct += int(predict(face[None]).argmax() == val.labels[index])
-                same += int(direct[indexes.index(index)])
+                same += int(direct_by_index[index])
             found += len(matched)
         print(f"  {name:<6} found {found}/{len(indexes)}, false positives {false}, "
               f"{1000 * seconds / len(photos):.0f} ms per image; emotion accuracy on the faces found: "
@@ -388,23 +399,18 @@ def bench_breakdown(args):
     augmentation on its own (it overlaps the step, on the same two cores), a
     whole epoch of the project's fit, the validation pass, the best-model save
     and the resume checkpoint."""
-    import keras
     import tensorflow as tf
 
     import precision
     import training
-    from models import build_cnn
+    from models import stock_layers
 
     compute = precision.resolve(args.precision)
     images, labels = synthetic_faces(args.images)
     data = fer2013.Dataset(images, labels, np.arange(len(labels)), None)
     recipe = training.PRESETS["fast"]
-    keras.config.set_dtype_policy(precision.policy(compute))
-    keras.utils.set_random_seed(0)
-    model = build_cnn(fused_batch_norm=True)
-    model.compile(optimizer=training.make_optimizer(recipe, 100), metrics=["accuracy"],
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1))
     batch = args.batch_size
+    model = compiled_model("cnn", recipe, len(images) // batch, fused=True, compute=compute)
     x, y = tf.constant(images[:batch].astype("float32")), tf.one_hot(labels[:batch], 7)
     for _ in range(3):
         model.train_on_batch(x, y)
@@ -428,7 +434,7 @@ def bench_breakdown(args):
     model.evaluate(val, verbose=0)
     validate = (time.perf_counter() - start) / len(images)
     with tempfile.TemporaryDirectory() as folder:
-        inference = precision.stock_layers(model)
+        inference = stock_layers(model)
         start = time.perf_counter()
         inference.set_weights(model.get_weights())
         inference.save(os.path.join(folder, "m.keras"))

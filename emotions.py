@@ -99,7 +99,8 @@ class Analyser:
         from faces import crop_face, to_gray
 
         boxes = [self.detector(rgb) for rgb in rgbs]
-        crops = [crop_face(to_gray(rgb), box, self.scale) for rgb, found in zip(rgbs, boxes) for box in found]
+        grays = [to_gray(rgb) if found else None for rgb, found in zip(rgbs, boxes)]
+        crops = [crop_face(gray, box, self.scale) for gray, found in zip(grays, boxes) for box in found]
         probabilities = iter(self.predict(np.stack(crops)) if crops else [])
         return [[(box, next(probabilities)) for box in found] for found in boxes]
 
@@ -188,7 +189,10 @@ def analyse_video(path, analyser, every, out_dir, root, chunk=16):
     if target and records:
         from figures import plot_timeline
 
-        plot_timeline(records, path, output_path(out_dir, root, path, ".emotions-timeline.png"))
+        longest = sorted(tracks_of(records).items(), key=lambda t: -len(t[1]))[:4]
+        panels = [(f"face {face}: mostly {emotion} (mean probability {p:.2f})", rows)
+                  for (_, face), rows in longest for emotion, p in [dominant(rows)]]
+        plot_timeline(panels, os.path.basename(path), output_path(out_dir, root, path, ".emotions-timeline.png"))
     if not records:
         print(f"{path}: no face found in {index} frames")
         records = [record(path, None, None)]
@@ -226,19 +230,23 @@ def dominant(rows):
     return CLASS_NAMES[int(np.argmax(mean))], float(np.max(mean))
 
 
+def tracks_of(records):
+    """{(file, face track): its records} for the faces found in videos."""
+    tracks = {}
+    for r in records:
+        if r["box"] is not None and r["frame"] is not None:
+            tracks.setdefault((r["file"], r["face"]), []).append(r)
+    return tracks
+
+
 def print_summary(records):
     """Photos: a row per face. Videos: a row per face track."""
     print(f"{'file':<40} {'face':>4}  {'box [x, y, w, h]':<22} {'emotion':<9} {'p':>5}")
-    videos = {}
     for r in records:
-        if r["box"] is None:
-            continue
-        if r["frame"] is None:
+        if r["box"] is not None and r["frame"] is None:
             print(f"{r['file'][-40:]:<40} {r['face']:>4}  {str(r['box']):<22} {r['emotion']:<9} "
                   f"{r['probabilities'][r['emotion']]:5.2f}")
-        else:
-            videos.setdefault((r["file"], r["face"]), []).append(r)
-    for (path, face), rows in videos.items():
+    for (path, face), rows in tracks_of(records).items():
         emotion, p = dominant(rows)
         span = f"{rows[0]['time']:.1f}-{rows[-1]['time']:.1f} s, {len(rows)} frames"
         print(f"{path[-40:]:<40} {face:>4}  {span:<22} {emotion:<9} {p:5.2f}")

@@ -65,7 +65,8 @@ def to_rgb8(image):
         gray = np.clip(array * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
     if image.mode == "F":
-        gray = np.clip(np.asarray(image) * (255.0 if np.asarray(image).max() <= 1 else 1.0), 0, 255)
+        array = np.asarray(image)
+        gray = np.clip(array * (255.0 if array.max() <= 1 else 1.0), 0, 255)
         return np.repeat(gray.astype(np.uint8)[..., None], 3, axis=2)
     if image.mode == "P":
         image = image.convert("RGBA" if "transparency" in image.info else "RGB")

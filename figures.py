@@ -1,7 +1,5 @@
 """Plotting shared by training and the report scripts. Every figure is written
 atomically (a temporary file renamed into place) and closed after saving."""
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")  # No display on training boxes.
@@ -36,29 +34,26 @@ def plot_training_curves(rows, path, title):
     save(fig, path)
 
 
-def plot_timeline(records, path, target):
+def plot_timeline(tracks, title, target):
     """Each emotion's probability over time in a video, one panel per face
-    track (the four longest), from emotions.py's records."""
+    track. tracks: [(panel title, records of one track)] as emotions.py
+    groups them."""
     import numpy as np
 
     from faces import COLOURS
     from fer2013 import CLASS_NAMES
 
-    tracks = {}
-    for r in records:
-        tracks.setdefault(r["face"], []).append(r)
-    tracks = sorted(tracks.items(), key=lambda t: -len(t[1]))[:4]  # The four longest tracks.
-    fig, axes = plt.subplots(max(1, len(tracks)), 1, figsize=(10, 2.6 * max(1, len(tracks))), squeeze=False)
-    for ax, (track, rows) in zip(axes[:, 0], tracks):
+    fig, axes = plt.subplots(len(tracks), 1, figsize=(10, 2.6 * len(tracks)), squeeze=False)
+    for ax, (name, rows) in zip(axes[:, 0], tracks):
         times = [r["time"] for r in rows]
-        for name in CLASS_NAMES:
-            ax.plot(times, [r["probabilities"][name] for r in rows], label=name, color=np.array(COLOURS[name]) / 255)
+        for emotion in CLASS_NAMES:
+            ax.plot(times, [r["probabilities"][emotion] for r in rows], label=emotion,
+                    color=np.array(COLOURS[emotion]) / 255)
         ax.set_ylim(0, 1)
         ax.set_ylabel("probability")
-        mean = np.mean([[r["probabilities"][n] for n in CLASS_NAMES] for r in rows], axis=0)
-        ax.set_title(f"face {track}: mostly {CLASS_NAMES[int(np.argmax(mean))]} (mean probability {mean.max():.2f})")
+        ax.set_title(name)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(ncol=7, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, 1.45))
     axes[-1, 0].set_xlabel("time (s)")
-    fig.suptitle(os.path.basename(path), y=1.02)
+    fig.suptitle(title, y=1.02)
     save(fig, target)

@@ -271,7 +271,7 @@ def train(args, architecture, title):
     import tensorflow as tf
 
     from distribute import fit_multiworker, make_strategy, worker_paths
-    from models import ARCHITECTURES
+    from models import ARCHITECTURES, stock_layers
 
     import precision
 
@@ -298,7 +298,7 @@ def train(args, architecture, title):
         )
         # What is saved: float32 stock layers, no optimizer state, so the file
         # loads anywhere with plain keras.saving.load_model.
-        inference_model = precision.stock_layers(model)
+        inference_model = stock_layers(model)
         if args.init_from:
             from models import load_model
 

@@ -1,5 +1,6 @@
-"""precision.py: the fused BatchNorm against the stock layer, --precision auto,
-and bfloat16-trained models that load as plain Keras."""
+"""precision.py and the precision parts of models.py: the fused BatchNorm
+against the stock layer, --precision auto, and bfloat16-trained models that
+load as plain Keras."""
 import json
 import os
 import subprocess
@@ -13,6 +14,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+import models
 import precision
 from models import build_cnn, build_dnn, count_params
 
@@ -22,7 +24,7 @@ def test_fused_batch_norm_matches_the_stock_layer(shape):
     """Same outputs, gradients and moving statistics, in training and inference."""
     rng = np.random.default_rng(0)
     x = tf.constant(rng.normal(2.0, 3.0, shape).astype("float32"))
-    stock, fused = layers.BatchNormalization(momentum=0.9), precision.FusedBatchNormalization(momentum=0.9)
+    stock, fused = layers.BatchNormalization(momentum=0.9), models.FusedBatchNormalization(momentum=0.9)
     stock.build(shape)
     fused.build(shape)
     start = [rng.normal(1.0, 0.2, w.shape).astype("float32") for w in stock.get_weights()]
@@ -45,7 +47,7 @@ def test_fused_batch_norm_matches_the_stock_layer(shape):
 
 
 def test_fused_batch_norm_in_bfloat16_keeps_float32_statistics():
-    layer = precision.FusedBatchNormalization(momentum=0.9, dtype="mixed_bfloat16")
+    layer = models.FusedBatchNormalization(momentum=0.9, dtype="mixed_bfloat16")
     y = layer(tf.random.normal((8, 4, 4, 3)), training=True)
     assert y.dtype == tf.bfloat16
     assert all(w.dtype == "float32" for w in layer.weights)
@@ -63,15 +65,15 @@ def test_auto_picks_bfloat16_only_where_the_cpu_has_it(monkeypatch, flags, expec
 @pytest.mark.parametrize("build", [build_cnn, build_dnn])
 def test_convert_keeps_weights_and_a_float32_softmax(build):
     model = build()
-    fast = precision.convert(model, "bfloat16", fused=True)
+    fast = models.convert(model, "bfloat16", fused=True)
     assert count_params(fast) == count_params(model)
-    assert any(isinstance(layer, precision.FusedBatchNormalization) for layer in fast.layers)
+    assert any(isinstance(layer, models.FusedBatchNormalization) for layer in fast.layers)
     assert fast.layers[-1].dtype_policy.name == "float32" and fast.layers[2].dtype_policy.name == "mixed_bfloat16"
     assert all(w.dtype == "float32" for w in fast.weights)
     for a, b in zip(fast.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
-    back = precision.stock_layers(fast)
-    assert not any(isinstance(layer, precision.FusedBatchNormalization) for layer in back.layers)
+    back = models.stock_layers(fast)
+    assert not any(isinstance(layer, models.FusedBatchNormalization) for layer in back.layers)
     assert {layer.dtype_policy.name for layer in back.layers} == {"float32"}
 
 
@@ -99,7 +101,7 @@ def test_bfloat16_training_saves_a_model_plain_keras_loads(tmp_path):
     finally:
         keras.config.set_dtype_policy("float32")
     path, faces = tmp_path / "m.keras", tmp_path / "x.npy"
-    precision.stock_layers(model).save(path)
+    models.stock_layers(model).save(path)
     np.save(faces, images[:16].astype("float32"))
     expected = model(images[:16].astype("float32"), training=False).numpy()
     isolated = tmp_path / "elsewhere"
