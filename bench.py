@@ -201,12 +201,12 @@ def bench_memory(args):
 
 def bench_predict(args):
     with tempfile.TemporaryDirectory() as folder:
-        for extra in ([], ["--tta"], ["--model", args.model, "--tta"]):
+        for extra in (["--tta", "none"], ["--tta", "flip"], ["--model", args.model, "--tta", "flip"]):
             command = [sys.executable, "predict.py", "--model", args.model, *extra, "--test", args.test,
                        "--out", os.path.join(folder, "s.csv")]
             start = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)
-            print(f"predict.py {' '.join(extra) or '(one model)'}: {time.perf_counter() - start:.1f} s end to end")
+            print(f"predict.py {' '.join(extra)}: {time.perf_counter() - start:.1f} s end to end")
 
 
 def bench_epochs(args):

@@ -11,6 +11,7 @@ import sys
 # Quiet TensorFlow's C++ start-up chatter before any script imports it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import fer2013  # noqa: E402
 from fer2013 import DataError  # noqa: E402
 
 
@@ -34,6 +35,21 @@ def add_precision_flag(parser, default="auto"):
     parser.add_argument("--precision", choices=PRECISIONS, default=default,
                         help="float32, bfloat16 or float16 math (variables, softmax and loss stay float32); "
                              "auto: bfloat16 on a CPU with AVX512/AMX-BF16 or a GPU of compute capability >= 8.0")
+
+
+def add_split_flags(parser):
+    """--val-split, --seed and --limit for the figure scripts: they must name
+    the same validation faces the training run held out."""
+    parser.add_argument("--val-split", type=float, default=0.1, help="validation fraction, as in training")
+    parser.add_argument("--seed", type=int, default=0, help="split seed, as in training")
+    parser.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
+
+
+def validation_faces(args):
+    """The labelled CSV --data and the row numbers of its validation split."""
+    data = fer2013.load_csv(args.data, limit=args.limit)
+    _, val_idx = fer2013.split_indices(data, args.val_split, args.seed)
+    return data, val_idx
 
 
 def load_model(path, precision_flag):

@@ -22,9 +22,7 @@ def parse_args(argv=None):
     p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV (the training CSV for its validation split)")
     p.add_argument("--split", choices=["val", "all"], default="val", help="val: the training run's validation split; all: every row")
-    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, as in training")
-    p.add_argument("--seed", type=int, default=0, help="split seed, as in training")
-    p.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
+    cli.add_split_flags(p)
     p.add_argument("--labels", default=None, help="id,label key for a CSV without labels (implies --split all)")
     p.add_argument("--tta", nargs="?", const="flip", default=None, choices=TTA_MODES,
                    help="test-time augmentation, as in predict.py")

@@ -25,9 +25,7 @@ def parse_args(argv=None):
     p.add_argument("--per-class", type=int, default=2, help="faces per class")
     p.add_argument("--smooth", action="store_true", help="SmoothGrad: average the saliency over 20 noisy copies")
     p.add_argument("--layer", default=None, help="conv layer for Grad-CAM (default: the last)")
-    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, as in training")
-    p.add_argument("--seed", type=int, default=0, help="split seed, as in training")
-    p.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
+    cli.add_split_flags(p)
     p.add_argument("--out-dir", default="report", help="folder for saliency.png")
     # Gradients for figures: float32 by default (bfloat16 gradients are coarse, and these are cheap).
     cli.add_precision_flag(p, default="float32")
@@ -97,8 +95,7 @@ def plot(images, labels, predicted, saliency_maps, cams, title, path, saliency_n
 
 def main(argv=None):
     args = parse_args(argv)
-    data = fer2013.load_csv(args.data, limit=args.limit)
-    _, val_idx = fer2013.split_indices(data, args.val_split, args.seed)
+    data, val_idx = cli.validation_faces(args)
     chosen = val_idx[pick_faces(data.labels[val_idx], args.per_class)]
     if len(chosen) == 0:
         raise fer2013.DataError(args.data, "its validation split holds no faces")

@@ -12,7 +12,6 @@ import os
 import numpy as np
 
 import cli
-import fer2013
 from fer2013 import CLASS_NAMES
 
 
@@ -25,9 +24,7 @@ def parse_args(argv=None):
     p.add_argument("--pattern-layer", default=None, help="conv layer for gradient ascent (default: --layer)")
     p.add_argument("--filters", type=int, default=64, help="at most this many filters in the pattern grid")
     p.add_argument("--steps", type=int, default=80, help="gradient-ascent steps")
-    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, as in training")
-    p.add_argument("--seed", type=int, default=0, help="split seed, as in training")
-    p.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
+    cli.add_split_flags(p)
     p.add_argument("--out-dir", default="report", help="folder for the figures")
     # Gradients for figures: float32 by default (bfloat16 gradients are coarse, and these are cheap).
     cli.add_precision_flag(p, default="float32")
@@ -116,8 +113,7 @@ def plot_patterns(patterns, layer_name, path):
 
 def main(argv=None):
     args = parse_args(argv)
-    data = fer2013.load_csv(args.data, limit=args.limit)
-    _, val_idx = fer2013.split_indices(data, args.val_split, args.seed)
+    data, val_idx = cli.validation_faces(args)
     if not 0 <= args.index < len(val_idx):
         raise cli.UsageError(f"--index {args.index} is out of range: the validation split has {len(val_idx)} faces (0-{len(val_idx) - 1})")
     face, label = data.images[val_idx[args.index]], int(data.labels[val_idx[args.index]])

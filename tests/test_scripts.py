@@ -22,7 +22,7 @@ def assert_png(path, min_width=300):
         assert len(set(image.convert("L").getdata())) > 20  # Not a blank canvas.
 
 
-@pytest.mark.parametrize("extra", [[], ["--tta"], ["--tta", "second-model"], ["--precision", "float32"]])
+@pytest.mark.parametrize("extra", [[], ["--tta", "none"], ["--tta", "second-model"], ["--precision", "float32"]])
 def test_predict_writes_a_submission(tmp_path, tiny_data, tiny_model, extra):
     out = tmp_path / "submission.csv"
     models = ["--model", tiny_model] + (["--model", tiny_model] if "second-model" in extra else [])
@@ -36,6 +36,7 @@ def test_predict_writes_a_submission(tmp_path, tiny_data, tiny_model, extra):
     assert all(0 <= int(r[1]) <= 6 for r in rows)
     assert "accuracy" in result.stdout and "Neutral" in result.stdout
     assert "precision: float32" in result.stdout if "float32" in extra else "precision: " in result.stdout
+    assert ("tta=off" if "none" in extra else "tta=flip") in result.stdout
 
 
 def test_bfloat16_and_float32_predictions_agree(tiny_model):
