@@ -37,6 +37,11 @@ def add_precision_flag(parser, default="auto"):
                              "auto: bfloat16 on a CPU with AVX512/AMX-BF16 or a GPU of compute capability >= 8.0")
 
 
+def add_tta_flag(parser, default, modes, help):
+    """--tta, with bare --tta meaning 'flip' (see inference.tta_views)."""
+    parser.add_argument("--tta", nargs="?", const="flip", default=default, choices=modes, help=help)
+
+
 def add_split_flags(parser):
     """--val-split, --seed and --limit for the figure scripts: they must name
     the same validation faces the training run held out."""

@@ -24,8 +24,7 @@ def parse_args(argv=None):
     p.add_argument("--split", choices=["val", "all"], default="val", help="val: the training run's validation split; all: every row")
     cli.add_split_flags(p)
     p.add_argument("--labels", default=None, help="id,label key for a CSV without labels (implies --split all)")
-    p.add_argument("--tta", nargs="?", const="flip", default=None, choices=TTA_MODES,
-                   help="test-time augmentation, as in predict.py")
+    cli.add_tta_flag(p, "none", TTA_MODES, help="test-time augmentation, as in predict.py")
     p.add_argument("--out", default="report/confusion_matrix.png", help="figure to write; the table goes beside it as .txt")
     cli.add_precision_flag(p)
     return p.parse_args(argv)

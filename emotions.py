@@ -31,7 +31,7 @@ def parse_args(argv=None):
     p.add_argument("--detector", choices=sorted(DETECTORS), default="haar", help="face detector")
     p.add_argument("--detect-size", type=int, default=DETECT_SIDE,
                    help="detect on a copy whose longer side is at most this many pixels (raise it for small faces)")
-    p.add_argument("--tta", choices=["none", "flip"], default="flip", help="also classify each face's mirror image")
+    cli.add_tta_flag(p, "flip", ("none", "flip"), help="also classify each face's mirror image")
     p.add_argument("--every", type=int, default=1, help="videos: analyse every Nth frame")
     p.add_argument("--json", default=None, help="write every face as a JSON list of records")
     p.add_argument("--csv", default=None, help="write every face as a CSV row, one column per class")
@@ -92,7 +92,7 @@ class Analyser:
 
         self.detector = DETECTORS[args.detector](args.detect_size)
         self.scale = CROP_SCALE[args.detector]
-        self.predict = Predictor([cli.load_model(args.model, args.precision)], tta=None if args.tta == "none" else "flip")
+        self.predict = Predictor([cli.load_model(args.model, args.precision)], tta=args.tta)
 
     def faces(self, rgbs):
         """For each image: [(box, probabilities)], all faces classified in one batch."""

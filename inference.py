@@ -5,17 +5,17 @@ import numpy as np
 from fer2013 import CLASS_NAMES, as_model_input
 
 
-TTA_MODES = ("flip", "shifts")
+TTA_MODES = ("none", "flip", "shifts")
 SHIFT = 3  # Pixels; training shifts faces by up to 10% (4.8 px).
 
 
 def tta_views(images, tta):
-    """The views a prediction averages over. None: the faces as they are.
+    """The views a prediction averages over. None or 'none': the faces as they are.
     'flip': also their mirror images (expressions are left-right symmetric).
     'shifts': both of those, each also moved SHIFT pixels up, down, left and
     right (edges repeated), ten views in all, like ten-crop evaluation."""
     yield images
-    if not tta:
+    if tta in (None, "none"):
         return
     mirrored = images[:, :, ::-1, :]
     yield mirrored

@@ -4,8 +4,9 @@
     python predict.py --model a.keras --model b.keras --tta shifts --labels public_labels.csv
 
 Several --model flags average the models' probabilities (an ensemble). Each
-face is averaged with its mirror image unless --tta none. Where labels are known (a Usage/emotion
-column in the CSV, or --labels id,label), accuracy is printed too.
+face is averaged with its mirror image unless --tta none. Where labels are
+known (a Usage/emotion column in the CSV, or --labels id,label), accuracy is
+printed too.
 """
 import argparse
 import csv
@@ -25,17 +26,16 @@ def parse_args(argv=None):
                    help=f"saved .keras model; repeat to ensemble (default: the released {cli.RELEASED_MODEL})")
     p.add_argument("--test", default="data/test.csv", help="CSV to predict, any Kaggle FER2013 layout, .gz ok")
     p.add_argument("--out", default="submission.csv", help="submission CSV to write (id,label)")
-    p.add_argument("--tta", nargs="?", const="flip", default="flip", choices=("none",) + TTA_MODES,
-                   help="test-time augmentation: 'flip' averages each face with its mirror image (0.4-0.9 "
-                        "points more public accuracy here, for 1.4x the time), 'shifts' also with the faces moved 3 px each way (10 views), "
-                        "'none' predicts the faces as they are")
+    cli.add_tta_flag(p, "flip", TTA_MODES,
+                     help="test-time augmentation: 'flip' averages each face with its mirror image (0.4-0.9 "
+                          "points more public accuracy here, for 1.4x the time), 'shifts' also with the faces "
+                          "moved 3 px each way (10 views), 'none' predicts the faces as they are")
     p.add_argument("--labels", default=None, help="id,label answer key to score against (e.g. public_labels.csv)")
     p.add_argument("--limit", type=int, default=None, help="predict only the first N rows")
     p.add_argument("--batch-size", type=int, default=256, help="faces per forward pass")
     cli.add_precision_flag(p)
     args = p.parse_args(argv)
     args.model = args.model or [cli.RELEASED_MODEL]
-    args.tta = None if args.tta == "none" else args.tta
     return args
 
 
@@ -77,7 +77,7 @@ def main(argv=None):
     probabilities = predict_proba(models, data.images, tta=args.tta, batch_size=args.batch_size)
     predicted = probabilities.argmax(axis=1)
     write_submission(args.out, data.ids, predicted)
-    print(f"wrote {len(predicted)} predictions to {args.out} ({len(models)} model(s), tta={args.tta or 'off'}, "
+    print(f"wrote {len(predicted)} predictions to {args.out} ({len(models)} model(s), tta={'off' if args.tta == 'none' else args.tta}, "
           f"{time.time() - started:.1f} s)")
     report_accuracy(data, predicted, args.labels)
 
