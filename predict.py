@@ -27,7 +27,7 @@ def parse_args(argv=None):
     p.add_argument("--test", default="data/test.csv", help="CSV to predict, any Kaggle FER2013 layout, .gz ok")
     p.add_argument("--out", default="submission.csv", help="submission CSV to write (id,label)")
     cli.add_tta_flag(p, "flip", TTA_MODES,
-                     help="test-time augmentation: 'flip' averages each face with its mirror image (0.4-0.9 "
+                     help="test-time augmentation: 'flip' averages each face with its mirror image (0.2-0.9 "
                           "points more public accuracy here, for 1.4x the time), 'shifts' also with the faces "
                           "moved 3 px each way (10 views), 'none' predicts the faces as they are")
     p.add_argument("--labels", default=None, help="id,label answer key to score against (e.g. public_labels.csv)")
