@@ -10,12 +10,14 @@ SHIFT = 3  # Pixels; training shifts faces by up to 10% (4.8 px).
 
 
 def tta_views(images, tta):
-    """The views a prediction averages over. None or 'none': the faces as they are.
+    """The views a prediction averages over. 'none': the faces as they are.
     'flip': also their mirror images (expressions are left-right symmetric).
     'shifts': both of those, each also moved SHIFT pixels up, down, left and
     right (edges repeated), ten views in all, like ten-crop evaluation."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {TTA_MODES}, not {tta!r}")
     yield images
-    if tta in (None, "none"):
+    if tta == "none":
         return
     mirrored = images[:, :, ::-1, :]
     yield mirrored
@@ -36,7 +38,7 @@ class Predictor:
     per call would retrace), so a video can call it frame after frame. Faces
     stay uint8 until each batch is cast."""
 
-    def __init__(self, models, tta=None, batch_size=256):
+    def __init__(self, models, tta="none", batch_size=256):
         import tensorflow as tf
 
         self.tta, self.batch_size = tta, batch_size
@@ -59,7 +61,7 @@ class Predictor:
         return (total / count).astype(np.float32)
 
 
-def predict_proba(models, images, tta=False, batch_size=256):
+def predict_proba(models, images, tta="none", batch_size=256):
     """Mean softmax of every model over every view: (N, 7) float32."""
     return Predictor(models, tta, batch_size)(images)
 

@@ -68,8 +68,11 @@ def test_tta_and_ensemble_average_probabilities(tiny_model):
     images, _ = random_faces(5, seed=4)
     plain = predict_proba([model], images)
     mirrored = predict_proba([model], images[:, :, ::-1])
-    np.testing.assert_allclose(predict_proba([model], images, tta=True), (plain + mirrored) / 2, atol=1e-5)
+    assert not np.allclose(plain, mirrored, atol=1e-4)  # No TTA by default: a face and its mirror differ.
+    np.testing.assert_allclose(predict_proba([model], images, tta="flip"), (plain + mirrored) / 2, atol=1e-5)
     np.testing.assert_allclose(predict_proba([model, model], images), plain, atol=1e-6)
+    with pytest.raises(ValueError, match="tta must be one of"):
+        predict_proba([model], images, tta=True)
 
 
 def test_predict_errors(tmp_path, tiny_data, tiny_model):
