@@ -22,18 +22,21 @@ from fer2013 import NUM_CLASSES, atomic_output
 # augment: (max rotation in degrees, max shift as a fraction, max zoom), with a
 # random horizontal flip whenever augment is on. erase: (probability, largest
 # fraction of the face) of random erasing, a cutout box filled with the face's
-# mean grey, applied after the affine; None turns it off.
+# mean grey, applied after the affine; None turns it off. mixup: the alpha of
+# mixup's Beta(alpha, alpha) mixing weights, or None for no mixup.
 PRESETS = {
     # The seed report's recipe: Adam at a constant 1e-3 for 250 epochs.
     "seed": dict(epochs=250, batch_size=128, optimizer="adam", lr=1e-3, weight_decay=0.0,
-                 schedule="constant", warmup_epochs=0, label_smoothing=0.0, augment=(10, 0.1, 0.1), erase=None),
+                 schedule="constant", warmup_epochs=0, label_smoothing=0.0, augment=(10, 0.1, 0.1),
+                 erase=None, mixup=None),
     # Speed to accuracy on a CPU: AdamW, one warm-up epoch then cosine decay to
     # zero, label smoothing. With --precision auto (bfloat16 on a CPU with
     # AVX512-BF16), 50 epochs fit in an hour at ~450 images/s; in float32 they
     # take about 1.9 times as long. (24 epochs, the float32 hour, underfit.)
     # (SGD with Nesterov momentum at a peak of 0.05 diverged in its first epochs.)
     "fast": dict(epochs=50, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
-                 schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(10, 0.1, 0.1), erase=None),
+                 schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(10, 0.1, 0.1),
+                 erase=None, mixup=None),
     # The fast recipe stretched to what one working session can run in the
     # background on 2 cores in bfloat16 (60-80 s an epoch, so 120 epochs take
     # 2-2.5 h). At 50 epochs training accuracy is already 5 points above
@@ -42,11 +45,12 @@ PRESETS = {
     # (fast: 0.6631), so the validation gain did not carry over.
     "long": dict(epochs=120, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
                  schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1),
-                 erase=(0.5, 0.25)),
+                 erase=(0.5, 0.25), mixup=None),
     # The DNN: the same layers as the seed, regularized by dropout (in the
     # model), augmentation, label smoothing and decoupled weight decay.
     "dnn": dict(epochs=40, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
-                schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(8, 0.08, 0.08), erase=None),
+                schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(8, 0.08, 0.08),
+                erase=None, mixup=None),
 }
 
 
@@ -58,6 +62,8 @@ def build_parser(description, model_name, presets, default_preset):
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     p.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the preset's)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
+    p.add_argument("--mixup", type=float, default=None, metavar="ALPHA",
+                   help="mixup with Beta(ALPHA, ALPHA) weights, 0 for none (default: the preset's)")
     p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, stratified, when the CSV has no Usage column")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, shuffling, augmentation and weights")
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows (quick runs)")
@@ -81,9 +87,13 @@ def build_parser(description, model_name, presets, default_preset):
 def settings_from(args):
     """The preset's recipe with any command-line overrides applied."""
     recipe = dict(PRESETS[args.preset])
-    for key in ("epochs", "batch_size", "lr"):
+    for key in ("epochs", "batch_size", "lr", "mixup"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
+    if args.mixup is not None and args.mixup < 0:
+        raise cli.UsageError("--mixup must be 0 (off) or a positive alpha")
+    if args.no_augment or not recipe["mixup"]:
+        recipe["mixup"] = None
     if args.no_augment:
         recipe["augment"] = recipe["erase"] = None
     if recipe["epochs"] < 1 or recipe["batch_size"] < 1 or recipe["lr"] <= 0:
@@ -165,7 +175,27 @@ def random_erase(images, seed, erase):
     return tf.where(mask[..., None], fill, images)
 
 
-def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=None):
+def mixup(images, labels, seed, alpha):
+    """Mixup of a batch: each face and its one-hot label are blended with
+    those of its partner in the reversed batch (the batch is shuffled, so the
+    partner is random), with a weight drawn from Beta(alpha, alpha) per face."""
+    import tensorflow as tf
+
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    # Beta(a, a) as G1 / (G1 + G2) with G1, G2 ~ Gamma(a). Both can underflow
+    # to zero for a small alpha; the weight is then 0 and the face becomes its
+    # partner, label and all, which is still a consistent pair.
+    g1 = tf.random.stateless_gamma([batch], seeds[0], alpha)
+    g2 = tf.random.stateless_gamma([batch], seeds[1], alpha)
+    weight = tf.math.divide_no_nan(g1, g1 + g2)
+    w = weight[:, None, None, None]
+    mixed_images = w * images + (1 - w) * tf.reverse(images, [0])
+    mixed_labels = weight[:, None] * labels + (1 - weight[:, None]) * tf.reverse(labels, [0])
+    return mixed_images, mixed_labels
+
+
+def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=None, mixup_alpha=None):
     """tf.data pipeline. Images stay uint8 (66 MB for all of FER2013's training
     set); each batch is cast to float32 and augmented on its way to the model.
     Labels become one-hot so that label smoothing works."""
@@ -184,9 +214,12 @@ def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=No
         if erase is not None:
             # A seed of its own (offset by one) so boxes do not track the affine.
             x = random_erase(x, tf.stack([tf.cast(seed, tf.int64) + 1, step]), erase)
-        return x, tf.one_hot(y, NUM_CLASSES)
+        y = tf.one_hot(y, NUM_CLASSES)
+        if mixup_alpha is not None:
+            x, y = mixup(x, y, tf.stack([tf.cast(seed, tf.int64) + 2, step]), mixup_alpha)
+        return x, y
 
-    if augment is not None or erase is not None:
+    if augment is not None or erase is not None or mixup_alpha is not None:
         ds = tf.data.Dataset.zip((ds, counter)).map(
             lambda xy, step: to_model_input(*xy, step), num_parallel_calls=tf.data.AUTOTUNE
         )
@@ -349,7 +382,7 @@ def train(args, architecture, title):
     if os.path.isdir(backup_dir):
         print(f"resuming from {backup_dir}")
     train_ds = make_dataset(train_set, global_batch, shuffle=True, augment=recipe["augment"], seed=args.seed,
-                            erase=recipe["erase"])
+                            erase=recipe["erase"], mixup_alpha=recipe["mixup"])
     val_ds = make_dataset(val_set, 512)
     callbacks = make_callbacks(model, inference_model, out, log_path, backup_dir)
     try:

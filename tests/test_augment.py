@@ -1,4 +1,5 @@
-"""The augmentation ops of the training pipeline: what they change and what they keep."""
+"""The augmentation ops of the training pipeline (affine, random erasing, mixup):
+what they change and what they keep."""
 import numpy as np
 import pytest
 
@@ -52,3 +53,58 @@ def test_long_preset_erases_and_no_augment_turns_erasing_off_too():
     args = training.build_parser("t", "cnn", list(training.PRESETS), "long").parse_args(["--no-augment"])
     recipe = training.settings_from(args)
     assert recipe["augment"] is None and recipe["erase"] is None
+
+
+def one_hot_labels(n, seed=0):
+    return tf.one_hot(np.random.RandomState(seed).randint(0, 7, n), 7)
+
+
+def test_mixup_blends_each_face_and_its_label_with_the_same_weight():
+    x, y = faces(64), one_hot_labels(64)
+    mx, my = training.mixup(x, y, tf.constant([0, 5], tf.int64), 0.4)
+    x, y, mx, my = x.numpy(), y.numpy(), mx.numpy(), my.numpy()
+    partner_x, partner_y = x[::-1], y[::-1]
+    assert np.allclose(my.sum(axis=1), 1.0, atol=1e-6)  # Still a distribution over the 7 classes.
+    weights = []
+    for i in range(len(x)):
+        if np.array_equal(y[i], partner_y[i]):
+            continue  # Same class: the label does not reveal the weight.
+        w = my[i, y[i].argmax()]  # The face's own class gets weight w from it.
+        assert 0.0 <= w <= 1.0
+        assert np.allclose(mx[i], w * x[i] + (1 - w) * partner_x[i], atol=1e-3)
+        weights.append(w)
+    weights = np.array(weights)
+    # Beta(0.4, 0.4) puts its mass near 0 and 1, but not all of it.
+    assert ((weights > 0.05) & (weights < 0.95)).any() and (np.abs(weights - 0.5) > 0.3).mean() > 0.3
+
+
+def test_mixup_is_reproducible_per_seed():
+    x, y = faces(16), one_hot_labels(16)
+    a = training.mixup(x, y, tf.constant([1, 0], tf.int64), 0.2)[0].numpy()
+    b = training.mixup(x, y, tf.constant([1, 0], tf.int64), 0.2)[0].numpy()
+    c = training.mixup(x, y, tf.constant([1, 1], tf.int64), 0.2)[0].numpy()
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_mixup_flag_overrides_the_preset_and_zero_or_no_augment_turn_it_off():
+    parse = lambda *argv: training.settings_from(
+        training.build_parser("t", "cnn", list(training.PRESETS), "fast").parse_args(list(argv)))
+    assert parse()["mixup"] is None
+    assert parse("--mixup", "0.2")["mixup"] == 0.2
+    assert parse("--mixup", "0")["mixup"] is None
+    assert parse("--mixup", "0.2", "--no-augment")["mixup"] is None
+    with pytest.raises(training.cli.UsageError, match="--mixup"):
+        parse("--mixup", "-1")
+
+
+def test_mixup_dataset_yields_soft_labels_and_plain_validation_does_not():
+    import fer2013
+
+    rng = np.random.RandomState(0)
+    data = fer2013.Dataset(images=rng.randint(0, 256, (40, 48, 48, 1)).astype(np.uint8),
+                           labels=rng.randint(0, 7, 40).astype(np.int8), ids=np.arange(40), usage=None)
+    _, y = next(iter(training.make_dataset(data, 40, shuffle=True, seed=0, mixup_alpha=1.0)))
+    assert np.allclose(y.numpy().sum(axis=1), 1.0, atol=1e-6)
+    assert (y.numpy().max(axis=1) < 0.99).mean() > 0.5  # Beta(1, 1): most labels are mixed.
+    _, y = next(iter(training.make_dataset(data, 40)))
+    assert set(np.unique(y.numpy())) == {0.0, 1.0}
