@@ -139,3 +139,38 @@ def test_saliency_figure(tmp_path, tiny_data, tiny_model):
                         "--smooth", "--out-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert_png(tmp_path / "saliency.png")
+
+
+def write_log(path, val_accuracies):
+    with open(path, "w") as f:
+        f.write("epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,saved\n")
+        for epoch, val in enumerate(val_accuracies, start=1):
+            f.write(f"{epoch},1.0,0.5,1.0,{val},0.001,60.0,1\n")
+
+
+def test_compare_runs_prints_best_and_last_epoch_and_draws_the_figure(tmp_path):
+    write_log(tmp_path / "a.csv", [0.40, 0.62, 0.58])
+    write_log(tmp_path / "b.csv", [0.45, 0.50, 0.55, 0.60])
+    out = tmp_path / "runs.png"
+    result = run_script("compare_runs.py", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
+                        "--labels", "bf16", "fp32", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:3]}
+    assert rows["bf16"][1:5] == ["3", "0.6200", "(", "2)"] and rows["bf16"][5] == "0.5800"
+    assert rows["fp32"][1:5] == ["4", "0.6000", "(", "4)"] and rows["fp32"][5] == "0.6000"
+    assert rows["fp32"][6] == "4.0"  # Minutes: four epochs of 60 s.
+    assert out.stat().st_size > 10_000
+
+
+def test_compare_runs_errors(tmp_path):
+    write_log(tmp_path / "a.csv", [0.4, 0.5])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("epoch,accuracy,val_accuracy,seconds\n1,0.5,0.4,60\n2,0.5,oops,60\n")
+    assert_one_line_error(run_script("compare_runs.py", str(bad)), str(bad), "line 3", "numbers")
+    assert_one_line_error(run_script("compare_runs.py", str(tmp_path / "none.csv")), "none.csv")
+    assert_one_line_error(run_script("compare_runs.py", str(tmp_path / "a.csv"), "--labels", "x", "y"),
+                          "--labels", "2 names for 1 logs")
+    out = tmp_path / "never.png"
+    result = run_script("compare_runs.py", str(tmp_path / "a.csv"), str(bad), "--out", str(out))
+    assert_one_line_error(result, str(bad))
+    assert not out.exists()
