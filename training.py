@@ -92,10 +92,9 @@ def settings_from(args):
             recipe[key] = getattr(args, key)
     if args.mixup is not None and args.mixup < 0:
         raise cli.UsageError("--mixup must be 0 (off) or a positive alpha")
-    if args.no_augment or not recipe["mixup"]:
-        recipe["mixup"] = None
+    recipe["mixup"] = recipe["mixup"] or None  # --mixup 0 means off.
     if args.no_augment:
-        recipe["augment"] = recipe["erase"] = None
+        recipe["augment"] = recipe["erase"] = recipe["mixup"] = None
     if recipe["epochs"] < 1 or recipe["batch_size"] < 1 or recipe["lr"] <= 0:
         raise cli.UsageError("--epochs, --batch-size and --lr must be positive")
     if not args.out.endswith(".keras"):
