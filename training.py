@@ -64,6 +64,9 @@ def build_parser(description, model_name, presets, default_preset):
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
     p.add_argument("--mixup", type=float, default=None, metavar="ALPHA",
                    help="mixup with Beta(ALPHA, ALPHA) weights, 0 for none (default: the preset's)")
+    p.add_argument("--erase", type=float, nargs=2, default=None, metavar=("PROBABILITY", "MAX_AREA"),
+                   help="random erasing: the share of faces that get a box filled with their mean, and the box's "
+                        "largest share of the face (boxes start at 0.02); 0 0 for none (default: the preset's)")
     p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, stratified, when the CSV has no Usage column")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, shuffling, augmentation and weights")
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows (quick runs)")
@@ -87,9 +90,17 @@ def build_parser(description, model_name, presets, default_preset):
 def settings_from(args):
     """The preset's recipe with any command-line overrides applied."""
     recipe = dict(PRESETS[args.preset])
-    for key in ("epochs", "batch_size", "lr", "mixup"):
+    for key in ("epochs", "batch_size", "lr", "mixup"):  # --erase is checked below.
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
+    if args.erase is not None:
+        probability, max_area = args.erase
+        if probability == 0 or max_area == 0:
+            recipe["erase"] = None
+        elif 0 < probability <= 1 and 0.02 < max_area < 1:
+            recipe["erase"] = (probability, max_area)
+        else:
+            raise cli.UsageError("--erase needs a probability in (0, 1] and a largest area in (0.02, 1), or 0 0 for none")
     if args.mixup is not None and args.mixup < 0:
         raise cli.UsageError("--mixup must be 0 (off) or a positive alpha")
     recipe["mixup"] = recipe["mixup"] or None  # --mixup 0 means off.

@@ -55,6 +55,18 @@ def test_long_preset_erases_and_no_augment_turns_erasing_off_too():
     assert recipe["augment"] is None and recipe["erase"] is None
 
 
+def test_erase_flag_overrides_the_preset_and_zero_turns_it_off():
+    parse = lambda preset, *argv: training.settings_from(
+        training.build_parser("t", "cnn", list(training.PRESETS), preset).parse_args(list(argv)))
+    assert parse("fast")["erase"] is None
+    assert parse("fast", "--erase", "0.5", "0.25")["erase"] == (0.5, 0.25)
+    assert parse("long", "--erase", "0", "0")["erase"] is None
+    assert parse("fast", "--erase", "0.5", "0.25", "--no-augment")["erase"] is None
+    for bad in (["1.5", "0.25"], ["0.5", "0.01"], ["0.5", "1"], ["-0.1", "0.2"]):
+        with pytest.raises(training.cli.UsageError, match="--erase"):
+            parse("fast", "--erase", *bad)
+
+
 def one_hot_labels(n, seed=0):
     return tf.one_hot(np.random.RandomState(seed).randint(0, 7, n), 7)
 
