@@ -402,8 +402,13 @@ def train(args, architecture, title):
             if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 fit_multiworker(strategy, model, train_ds, val_ds, recipe["epochs"], callbacks, global_batch)
             else:
-                model.fit(train_ds, validation_data=val_ds, epochs=recipe["epochs"], callbacks=callbacks,
-                          verbose=1 if sys.stdout.isatty() else 2)
+                # One iterator for the whole run (the shuffle still reshuffles
+                # each epoch). Given a finite dataset, Keras opens a new iterator
+                # at the end of each epoch and then another at the start of the
+                # next; dropping the spare one stalled every epoch after the
+                # first by ~8 s here, 40% of an epoch of 5,400 faces.
+                model.fit(train_ds.repeat(), steps_per_epoch=steps, validation_data=val_ds, epochs=recipe["epochs"],
+                          callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
     except NonFiniteLoss as e:
         print(f"error: training stopped: {e}; the last good model is {args.out}, "
               f"and rerunning resumes from the last finished epoch", file=sys.stderr)

@@ -120,3 +120,22 @@ def test_mixup_dataset_yields_soft_labels_and_plain_validation_does_not():
     assert (y.numpy().max(axis=1) < 0.99).mean() > 0.5  # Beta(1, 1): most labels are mixed.
     _, y = next(iter(training.make_dataset(data, 40)))
     assert set(np.unique(y.numpy())) == {0.0, 1.0}
+
+
+def test_repeated_training_set_shows_every_face_once_per_epoch_in_a_new_order():
+    # Training runs one iterator over make_dataset(...).repeat() with
+    # steps_per_epoch = ceil(faces / batch): each epoch must still be exactly
+    # one pass (the short last batch included), reshuffled.
+    import fer2013
+
+    n, batch = 37, 8
+    rng = np.random.RandomState(0)
+    data = fer2013.Dataset(images=rng.randint(0, 256, (n, 48, 48, 1)).astype(np.uint8),
+                           labels=(np.arange(n) % 7).astype(np.int8), ids=np.arange(n), usage=None)
+    data.images[:, 0, 0, 0] = np.arange(n)  # Mark each face; flips and shifts leave no corner intact, so no augment.
+    steps = -(-n // batch)
+    batches = list(training.make_dataset(data, batch, shuffle=True, seed=0).repeat().take(2 * steps))
+    epochs = [np.concatenate([x.numpy()[:, 0, 0, 0] for x, _ in batches[e * steps:(e + 1) * steps]]) for e in range(2)]
+    for marks in epochs:
+        assert sorted(marks.astype(int).tolist()) == list(range(n))
+    assert not np.array_equal(epochs[0], epochs[1])
