@@ -92,7 +92,7 @@ def build_parser(description, model_name, presets, default_preset):
 def settings_from(args):
     """The preset's recipe with any command-line overrides applied."""
     recipe = dict(PRESETS[args.preset])
-    for key in ("epochs", "batch_size", "lr", "mixup"):  # --erase is checked below.
+    for key in ("epochs", "batch_size", "lr", "mixup"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
     if args.erase is not None:
@@ -343,6 +343,15 @@ def write_log(path, rows):
             writer.writerows(rows)
 
 
+def fit(model, train_ds, steps_per_epoch, **fit_kwargs):
+    """model.fit over one iterator for the whole run (the shuffle still
+    reshuffles each epoch). Given a finite dataset, Keras opens a new iterator
+    at the end of each epoch and then another at the start of the next;
+    dropping the spare one stalled every epoch after the first by ~8 s here,
+    40% of an epoch of 5,400 faces."""
+    return model.fit(train_ds.repeat(), steps_per_epoch=steps_per_epoch, **fit_kwargs)
+
+
 def train(args, architecture, title):
     """Run one training job from parsed flags; returns the final log rows."""
     recipe = settings_from(args)
@@ -402,13 +411,8 @@ def train(args, architecture, title):
             if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 fit_multiworker(strategy, model, train_ds, val_ds, recipe["epochs"], callbacks, global_batch)
             else:
-                # One iterator for the whole run (the shuffle still reshuffles
-                # each epoch). Given a finite dataset, Keras opens a new iterator
-                # at the end of each epoch and then another at the start of the
-                # next; dropping the spare one stalled every epoch after the
-                # first by ~8 s here, 40% of an epoch of 5,400 faces.
-                model.fit(train_ds.repeat(), steps_per_epoch=steps, validation_data=val_ds, epochs=recipe["epochs"],
-                          callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2)
+                fit(model, train_ds, steps, validation_data=val_ds, epochs=recipe["epochs"], callbacks=callbacks,
+                    verbose=1 if sys.stdout.isatty() else 2)
     except NonFiniteLoss as e:
         print(f"error: training stopped: {e}; the last good model is {args.out}, "
               f"and rerunning resumes from the last finished epoch", file=sys.stderr)

@@ -67,6 +67,13 @@ def test_erase_flag_overrides_the_preset_and_zero_turns_it_off():
             parse("fast", "--erase", *bad)
 
 
+def random_dataset(n, labels):
+    import fer2013
+
+    images = np.random.RandomState(0).randint(0, 256, (n, 48, 48, 1)).astype(np.uint8)
+    return fer2013.Dataset(images=images, labels=np.asarray(labels, np.int8), ids=np.arange(n), usage=None)
+
+
 def one_hot_labels(n, seed=0):
     return tf.one_hot(np.random.RandomState(seed).randint(0, 7, n), 7)
 
@@ -110,11 +117,7 @@ def test_mixup_flag_overrides_the_preset_and_zero_or_no_augment_turn_it_off():
 
 
 def test_mixup_dataset_yields_soft_labels_and_plain_validation_does_not():
-    import fer2013
-
-    rng = np.random.RandomState(0)
-    data = fer2013.Dataset(images=rng.randint(0, 256, (40, 48, 48, 1)).astype(np.uint8),
-                           labels=rng.randint(0, 7, 40).astype(np.int8), ids=np.arange(40), usage=None)
+    data = random_dataset(40, labels=np.random.RandomState(1).randint(0, 7, 40))
     _, y = next(iter(training.make_dataset(data, 40, shuffle=True, seed=0, mixup_alpha=1.0)))
     assert np.allclose(y.numpy().sum(axis=1), 1.0, atol=1e-6)
     assert (y.numpy().max(axis=1) < 0.99).mean() > 0.5  # Beta(1, 1): most labels are mixed.
@@ -126,12 +129,8 @@ def test_repeated_training_set_shows_every_face_once_per_epoch_in_a_new_order():
     # Training runs one iterator over make_dataset(...).repeat() with
     # steps_per_epoch = ceil(faces / batch): each epoch must still be exactly
     # one pass (the short last batch included), reshuffled.
-    import fer2013
-
     n, batch = 37, 8
-    rng = np.random.RandomState(0)
-    data = fer2013.Dataset(images=rng.randint(0, 256, (n, 48, 48, 1)).astype(np.uint8),
-                           labels=(np.arange(n) % 7).astype(np.int8), ids=np.arange(n), usage=None)
+    data = random_dataset(n, labels=np.arange(n) % 7)
     data.images[:, 0, 0, 0] = np.arange(n)  # Mark each face; flips and shifts leave no corner intact, so no augment.
     steps = -(-n // batch)
     batches = list(training.make_dataset(data, batch, shuffle=True, seed=0).repeat().take(2 * steps))
