@@ -56,6 +56,9 @@ PRESETS = {
 }
 
 
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
 def build_parser(description, model_name, presets, default_preset):
     """Flags shared by both training scripts; every default shows in --help."""
     p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -64,6 +67,11 @@ def build_parser(description, model_name, presets, default_preset):
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
     p.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the preset's)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help="adam, adamw, or sgd (Nesterov momentum 0.9) (default: the preset's)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="decoupled weight decay: each step shrinks the weights by lr x this; 0 for none "
+                        "(default: the preset's)")
     p.add_argument("--mixup", type=float, default=None, metavar="ALPHA",
                    help="mixup with Beta(ALPHA, ALPHA) weights, 0 for none (default: the preset's)")
     p.add_argument("--erase", type=float, nargs=2, default=None, metavar=("PROBABILITY", "MAX_AREA"),
@@ -92,7 +100,7 @@ def build_parser(description, model_name, presets, default_preset):
 def settings_from(args):
     """The preset's recipe with any command-line overrides applied."""
     recipe = dict(PRESETS[args.preset])
-    for key in ("epochs", "batch_size", "lr", "mixup"):
+    for key in ("epochs", "batch_size", "lr", "mixup", "optimizer", "weight_decay"):
         if getattr(args, key) is not None:
             recipe[key] = getattr(args, key)
     if args.erase is not None:
@@ -103,6 +111,8 @@ def settings_from(args):
             recipe["erase"] = (probability, max_area)
         else:
             raise cli.UsageError("--erase needs a probability in (0, 1] and a largest area in (0.02, 1), or 0 0 for none")
+    if recipe["weight_decay"] < 0:
+        raise cli.UsageError("--weight-decay must be 0 (off) or positive")
     if args.mixup is not None and args.mixup < 0:
         raise cli.UsageError("--mixup must be 0 (off) or a positive alpha")
     recipe["mixup"] = recipe["mixup"] or None  # --mixup 0 means off.

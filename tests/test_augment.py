@@ -138,3 +138,18 @@ def test_repeated_training_set_shows_every_face_once_per_epoch_in_a_new_order():
     for marks in epochs:
         assert sorted(marks.astype(int).tolist()) == list(range(n))
     assert not np.array_equal(epochs[0], epochs[1])
+
+
+def test_optimizer_and_weight_decay_flags_override_the_preset():
+    parse = lambda *argv: training.settings_from(
+        training.build_parser("t", "cnn", list(training.PRESETS), "fast").parse_args(list(argv)))
+    assert (parse()["optimizer"], parse()["weight_decay"]) == ("adamw", 0.05)
+    recipe = parse("--optimizer", "sgd", "--lr", "0.01", "--weight-decay", "0.005")
+    optimizer = training.make_optimizer(recipe, steps_per_epoch=10)
+    assert type(optimizer).__name__ == "SGD" and optimizer.nesterov and optimizer.momentum == 0.9
+    assert optimizer.weight_decay == pytest.approx(0.005)
+    assert training.make_optimizer(parse("--weight-decay", "0"), 10).weight_decay == 0.0
+    with pytest.raises(training.cli.UsageError, match="--weight-decay"):
+        parse("--weight-decay", "-0.1")
+    with pytest.raises(SystemExit):
+        parse("--optimizer", "rmsprop")
