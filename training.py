@@ -34,7 +34,8 @@ PRESETS = {
     # AVX512-BF16), 50 epochs fit in an hour at ~450 images/s; in float32 they
     # took 99.4 min here (bfloat16: 58.5). (24 epochs, the float32 hour, underfit.)
     # (SGD with Nesterov momentum at a peak of 0.05 diverged in its first epochs;
-    # mixup 0.2, random erasing and a 2% validation split each ended lower:
+    # mixup 0.2, random erasing, a 2% validation split and 56 epochs, what the
+    # hour holds since training runs one iterator, each ended lower:
     # report/README.md, section 1.)
     "fast": dict(epochs=50, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
                  schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(10, 0.1, 0.1),
