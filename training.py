@@ -33,7 +33,8 @@ PRESETS = {
     # zero, label smoothing. With --precision auto (bfloat16 on a CPU with
     # AVX512-BF16), 50 epochs fit in an hour at ~450 images/s; in float32 they
     # took 99.4 min here (bfloat16: 58.5). (24 epochs, the float32 hour, underfit.)
-    # (SGD with Nesterov momentum at a peak of 0.05 diverged in its first epochs;
+    # (SGD with Nesterov momentum at a peak of 0.05 diverged in its first epochs,
+    # and at 0.01 ended 6 points below AdamW at 56 epochs;
     # mixup 0.2, random erasing, a 2% validation split and 56 epochs, what the
     # hour holds since training runs one iterator, each ended lower:
     # report/README.md, section 1.)
