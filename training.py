@@ -85,7 +85,9 @@ def build_parser(description, model_name, presets, default_preset):
     p.add_argument("--no-augment", action="store_true", help="turn data augmentation off")
     p.add_argument("--out", default=f"models/{model_name}.keras", help="where the best model (by validation accuracy) goes")
     p.add_argument("--log", default=None, help="per-epoch CSV log (default: OUT with .log.csv)")
-    p.add_argument("--curves", default=f"report/{model_name}_training.png", help="training-curve figure")
+    # Beside the model, like the log, so that a training run never overwrites
+    # the report's figures; the report's commands name their figure.
+    p.add_argument("--curves", default=None, help="training-curve figure, '' for none (default: OUT with _training.png)")
     p.add_argument("--deterministic", action="store_true", help="deterministic ops: bit-identical reruns on CPU, slower")
     p.add_argument("--init-from", default=None, help="start from this saved model's weights (a warm restart: new schedule, fresh optimizer)")
     p.add_argument("--strategy", choices=STRATEGIES, default="auto",
@@ -368,7 +370,9 @@ def train(args, architecture, title):
     """Run one training job from parsed flags; returns the final log rows."""
     recipe = settings_from(args)
     log_path = args.log or os.path.splitext(args.out)[0] + ".log.csv"
-    print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in sorted({**vars(args), **recipe, "log": log_path}.items())))
+    curves_path = os.path.splitext(args.out)[0] + "_training.png" if args.curves is None else args.curves
+    effective = {**vars(args), **recipe, "log": log_path, "curves": curves_path}
+    print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in sorted(effective.items())))
     train_set, val_set = load_split(args)
     print(f"data: {len(train_set)} training and {len(val_set)} validation faces from {args.train}")
 
@@ -391,7 +395,7 @@ def train(args, architecture, title):
     replicas = strategy.num_replicas_in_sync
     global_batch = recipe["batch_size"] * replicas
     recipe = dict(recipe, lr=recipe["lr"] * replicas)  # The linear scaling rule.
-    out, log_path, curves, backup_dir = worker_paths(strategy, args.out, log_path, args.curves)
+    out, log_path, curves, backup_dir = worker_paths(strategy, args.out, log_path, curves_path)
     print(f"strategy: {type(strategy).__name__}, {replicas} replica(s), global batch {global_batch}, peak lr {recipe['lr']:g}")
     steps = math.ceil(len(train_set) / global_batch)
     with strategy.scope():

@@ -14,9 +14,10 @@ def read_rows(path):
 
 @pytest.mark.parametrize("script", ["train_cnn.py", "train_dnn.py"])
 def test_training_script_end_to_end(tmp_path, tiny_data, script):
-    out, log, curves = tmp_path / "m.keras", tmp_path / "log.csv", tmp_path / "curves.png"
+    # The curves go beside the model by default, never over the report's figures.
+    out, log, curves = tmp_path / "m.keras", tmp_path / "log.csv", tmp_path / "m_training.png"
     result = run_script(script, "--train", tiny_data["train"], "--epochs", "2", "--batch-size", "32",
-                        "--out", str(out), "--log", str(log), "--curves", str(curves))
+                        "--out", str(out), "--log", str(log))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "epochs=2" in result.stdout and "batch_size=32" in result.stdout  # Effective settings printed.
     rows = read_rows(log)
