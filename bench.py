@@ -15,7 +15,6 @@ Timings on shared machines are noisy: compare the ratios printed by one run.
 """
 import argparse
 import gzip
-import math
 import os
 import shutil
 import subprocess
@@ -158,8 +157,7 @@ def bench_throughput(args):
         callbacks = training.make_callbacks(model, inference, os.path.join(folder, "m.keras"),
                                             os.path.join(folder, "log.csv"), os.path.join(folder, "resume"))
         ds = training.make_dataset(data, args.batch_size, shuffle=True, augment=recipe["augment"])
-        training.fit(model, ds, math.ceil(len(images) / args.batch_size), epochs=args.epochs,
-                     callbacks=[timer.callback, *callbacks], verbose=0)
+        training.fit(model, ds, epochs=args.epochs, callbacks=[timer.callback, *callbacks], verbose=0)
         ours_rate = len(images) / min(timer.seconds[1:])
     flops = model_flops_per_image(model) * 3  # Forward, and backward at about twice that.
     peak = matmul_peak(compute)
@@ -428,7 +426,7 @@ def bench_breakdown(args):
         pass
     pipeline = (time.perf_counter() - start) / len(images)
     timer = EpochTimer()
-    training.fit(model, dataset, math.ceil(len(images) / batch), epochs=args.epochs, callbacks=[timer.callback], verbose=0)
+    training.fit(model, dataset, epochs=args.epochs, callbacks=[timer.callback], verbose=0)
     fit = min(timer.seconds[1:]) / len(images)
     val = training.make_dataset(data, 512)
     model.evaluate(val, verbose=0)

@@ -357,20 +357,24 @@ def write_log(path, rows):
             writer.writerows(rows)
 
 
-def fit(model, train_ds, steps_per_epoch, **fit_kwargs):
+def fit(model, train_ds, **fit_kwargs):
     """model.fit over one iterator for the whole run (the shuffle still
-    reshuffles each epoch). Given a finite dataset, Keras opens a new iterator
-    at the end of each epoch and then another at the start of the next;
-    dropping the spare one stalled every epoch after the first by ~8 s here,
-    40% of an epoch of 5,400 faces."""
+    reshuffles each epoch), an epoch being one pass over train_ds. Given a
+    finite dataset, Keras opens a new iterator at the end of each epoch and
+    then another at the start of the next; dropping the spare one stalled
+    every epoch after the first by ~8 s here, 40% of an epoch of 5,400 faces."""
+    steps_per_epoch = int(train_ds.cardinality())
+    if steps_per_epoch < 1:
+        raise ValueError("fit needs a finite training dataset of known length (make_dataset gives one)")
     return model.fit(train_ds.repeat(), steps_per_epoch=steps_per_epoch, **fit_kwargs)
 
 
 def train(args, architecture, title):
     """Run one training job from parsed flags; returns the final log rows."""
     recipe = settings_from(args)
-    log_path = args.log or os.path.splitext(args.out)[0] + ".log.csv"
-    curves_path = os.path.splitext(args.out)[0] + "_training.png" if args.curves is None else args.curves
+    stem = os.path.splitext(args.out)[0]  # The log and the curves default to files beside the model.
+    log_path = args.log or stem + ".log.csv"
+    curves_path = stem + "_training.png" if args.curves is None else args.curves
     effective = {**vars(args), **recipe, "log": log_path, "curves": curves_path}
     print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in sorted(effective.items())))
     train_set, val_set = load_split(args)
@@ -427,7 +431,7 @@ def train(args, architecture, title):
             if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 fit_multiworker(strategy, model, train_ds, val_ds, recipe["epochs"], callbacks, global_batch)
             else:
-                fit(model, train_ds, steps, validation_data=val_ds, epochs=recipe["epochs"], callbacks=callbacks,
+                fit(model, train_ds, validation_data=val_ds, epochs=recipe["epochs"], callbacks=callbacks,
                     verbose=1 if sys.stdout.isatty() else 2)
     except NonFiniteLoss as e:
         print(f"error: training stopped: {e}; the last good model is {args.out}, "
