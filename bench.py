@@ -13,7 +13,6 @@
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
-import argparse
 import gzip
 import os
 import shutil
@@ -457,7 +456,7 @@ def bench_breakdown(args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("what", choices=["csv", "throughput", "memory", "predict", "epochs", "precision", "crop",
                                     "detectors", "emotions", "breakdown"])
     p.add_argument("--train", default="data/train.csv", help="training CSV")

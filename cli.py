@@ -5,6 +5,7 @@ Every script ends with `cli.run(main)`: a DataError (bad CSV), ModelFileError
 `error: <file>, line <n>: <problem>` on stderr and exits 2, with no
 traceback. Anything else is a bug and keeps its traceback.
 """
+import argparse
 import os
 import sys
 
@@ -26,6 +27,22 @@ class ModelFileError(ValueError):
 # The model released with the repository (see models/README.md): the default
 # --model of every script that runs one, so they work right after set-up.
 RELEASED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "fer2013_cnn.keras")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help shows each flag's default, except where there is no value to
+    show (None, or False for a switch): those flags say in their own help what
+    leaving them out does, and '(default: None)' would only contradict it."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def parser(description):
+    """The argument parser every script starts from."""
+    return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
 
 
 def add_precision_flag(parser, default="auto"):

@@ -8,7 +8,6 @@ validation accuracy of its last epoch and its minutes of training. The last
 epoch is the fairer comparison for runs of one schedule: the best of many
 noisy readings flatters whichever run swings the most.
 """
-import argparse
 import csv
 import math
 import os
@@ -20,7 +19,7 @@ NEEDED = ("epoch", "accuracy", "val_accuracy", "seconds")
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("logs", nargs="+", help="per-epoch CSV logs (train_cnn.py's OUT.log.csv)")
     p.add_argument("--labels", nargs="+", default=None, help="one name per log (default: the logs' folder names)")
     p.add_argument("--out", default="report/runs.png", help="figure to write")

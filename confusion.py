@@ -6,7 +6,6 @@ The split is the one training used (same --val-split, --seed and --limit
 defaults), so the matrix shows faces the model did not train on; test data is
 used only when asked for with --split all on a labelled test file.
 """
-import argparse
 import os
 
 import numpy as np
@@ -18,7 +17,7 @@ from inference import TTA_MODES
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV (the training CSV for its validation split)")
     p.add_argument("--split", choices=["val", "all"], default="val", help="val: the training run's validation split; all: every row")

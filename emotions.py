@@ -9,7 +9,6 @@ or a video (anything OpenCV reads). Faces are found by OpenCV's Haar cascade
 (or --detector mtcnn), cropped as FER2013's faces were, and classified by the
 model released with the repository unless --model says otherwise.
 """
-import argparse
 import contextlib
 import csv
 import json
@@ -25,7 +24,7 @@ from fer2013 import CLASS_NAMES, DataError, atomic_output
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos, folders and videos")
     p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model")
     p.add_argument("--detector", choices=sorted(DETECTORS), default="haar", help="face detector")

@@ -8,7 +8,6 @@ face is averaged with its mirror image unless --tta none. Where labels are
 known (a Usage/emotion column in the CSV, or --labels id,label), accuracy is
 printed too.
 """
-import argparse
 import csv
 import time
 
@@ -21,7 +20,7 @@ from inference import TTA_MODES  # inference.py imports TensorFlow only when pre
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--model", action="append", default=None,
                    help=f"saved .keras model; repeat to ensemble (default: the released {cli.RELEASED_MODEL})")
     p.add_argument("--test", default="data/test.csv", help="CSV to predict, any Kaggle FER2013 layout, .gz ok")

@@ -8,7 +8,6 @@ map (gradient of the predicted class's score with respect to the pixels;
 true and predicted labels. Uses tf-keras-vis, with the softmax replaced by a
 linear output so the gradients are those of the class score.
 """
-import argparse
 import os
 
 import numpy as np
@@ -19,7 +18,7 @@ from fer2013 import CLASS_NAMES
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model (a CNN)")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV; faces come from its validation split")
     p.add_argument("--per-class", type=int, default=2, help="faces per class")

@@ -4,7 +4,6 @@ Data pipeline (uint8 in memory, augmentation per batch), recipes (presets),
 callbacks (resume, best-model checkpoint, per-epoch log, NaN guard) and the
 command-line flags. The scripts only pick an architecture and a preset.
 """
-import argparse
 import csv
 import math
 import os
@@ -63,7 +62,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 
 def build_parser(description, model_name, presets, default_preset):
     """Flags shared by both training scripts; every default shows in --help."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(description)
     p.add_argument("--preset", choices=presets, default=default_preset, help="training recipe (see training.PRESETS)")
     p.add_argument("--train", default="data/train.csv", help="training CSV, any Kaggle FER2013 layout, .gz ok")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
@@ -366,7 +365,9 @@ def fit(model, train_ds, **fit_kwargs):
     steps_per_epoch = int(train_ds.cardinality())
     if steps_per_epoch < 1:
         raise ValueError("fit needs a finite training dataset of known length (make_dataset gives one)")
-    return model.fit(train_ds.repeat(), steps_per_epoch=steps_per_epoch, **fit_kwargs)
+    # shuffle=False: make_dataset already shuffles; Keras would only warn that
+    # its own (default) shuffle does not apply to a tf.data.Dataset.
+    return model.fit(train_ds.repeat(), steps_per_epoch=steps_per_epoch, shuffle=False, **fit_kwargs)
 
 
 def train(args, architecture, title):

@@ -6,7 +6,6 @@ Writes filter_activations.png (every filter of --layer on one validation face,
 most active first, beside the face) and filter_patterns.png (for each filter
 of --pattern-layer, up to 64, the input that maximizes its mean activation).
 """
-import argparse
 import os
 
 import numpy as np
@@ -16,7 +15,7 @@ from fer2013 import CLASS_NAMES
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = cli.parser(__doc__.splitlines()[0])
     p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model (a CNN)")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV; faces come from its validation split")
     p.add_argument("--index", type=int, default=0, help="which validation face to show")

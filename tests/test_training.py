@@ -46,6 +46,10 @@ def test_help_shows_every_default():
     for flag in ("--train", "--epochs", "--batch-size", "--lr", "--val-split", "--seed", "--limit", "--out", "--log"):
         assert flag in result.stdout
     assert "data/train.csv" in result.stdout and "models/cnn.keras" in result.stdout
+    # Flags without a value of their own say what leaving them out does,
+    # and nothing contradicts that with a bare None.
+    assert "(default: the preset's)" in result.stdout
+    assert "(default: None)" not in result.stdout and "(default: False)" not in result.stdout
 
 
 @pytest.mark.parametrize("case", ["2303 pixels", "label 9", "missing"])
