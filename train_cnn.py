@@ -2,7 +2,7 @@
 
     python train_cnn.py --train data/train.csv                 # the seed's 250-epoch recipe (GPU)
     python train_cnn.py --preset fast --precision auto --train data/train.csv   # about an hour, 2 CPU cores with BF16
-    python train_cnn.py --preset long --precision auto --train data/train.csv   # 2-2.5 hours there
+    python train_cnn.py --preset long --precision auto --train data/train.csv   # about 2 hours there
 
 Keeps the best model by validation accuracy in --out; rerun the same command
 after an interruption to resume from the last finished epoch.

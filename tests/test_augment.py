@@ -47,12 +47,12 @@ def test_random_erase_is_reproducible_per_seed_and_off_at_probability_zero():
     assert np.array_equal(off, x.numpy())
 
 
-def test_long_preset_erases_and_no_augment_turns_erasing_off_too():
-    assert training.PRESETS["long"]["erase"] is not None
-    assert all("erase" in recipe for recipe in training.PRESETS.values())
-    args = training.build_parser("t", "cnn", list(training.PRESETS), "long").parse_args(["--no-augment"])
+def test_no_augment_turns_off_the_erasing_and_mixup_given_with_it():
+    assert all("erase" in recipe and "mixup" in recipe for recipe in training.PRESETS.values())
+    argv = ["--no-augment", "--erase", "0.5", "0.25", "--mixup", "0.2"]
+    args = training.build_parser("t", "cnn", list(training.PRESETS), "long").parse_args(argv)
     recipe = training.settings_from(args)
-    assert recipe["augment"] is None and recipe["erase"] is None
+    assert recipe["augment"] is None and recipe["erase"] is None and recipe["mixup"] is None
 
 
 def test_erase_flag_overrides_the_preset_and_zero_turns_it_off():
