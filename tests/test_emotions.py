@@ -110,11 +110,15 @@ def test_boxes_are_in_the_upright_original_pixels(analysed):
 
 
 def test_the_same_face_reads_the_same_in_every_format(analysed):
+    """Files that hold the same pixels read the same: the two lossless ones
+    (RGBA with a transparent strip, 16-bit grey) and the two JPEGs (one
+    stored sideways with an EXIF turn). A JPEG is not compared with a lossless
+    file: compression moves the detector's box by a pixel or two, and how far
+    that moves the probabilities depends on the model, not on this code."""
     _, _, by_file, _ = analysed
-    reference = by_file["hopper.jpg"][0]["probabilities"]
-    for name in ("rgba.png", "deep.png", "phone.jpg"):
-        probabilities = by_file[name][0]["probabilities"]
-        assert max(abs(probabilities[c] - reference[c]) for c in CLASS_NAMES) < 0.15, name
+    for a, b in (("rgba.png", "deep.png"), ("hopper.jpg", "phone.jpg")):
+        pa, pb = by_file[a][0]["probabilities"], by_file[b][0]["probabilities"]
+        assert max(abs(pa[c] - pb[c]) for c in CLASS_NAMES) < 0.02, (a, b)
 
 
 def test_a_photo_without_a_face_is_a_record_and_a_line(analysed):
