@@ -456,7 +456,7 @@ def bench_breakdown(args):
 
 
 def main(argv=None):
-    p = cli.parser(__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     p.add_argument("what", choices=["csv", "throughput", "memory", "predict", "epochs", "precision", "crop",
                                     "detectors", "emotions", "breakdown"])
     p.add_argument("--train", default="data/train.csv", help="training CSV")

@@ -40,9 +40,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def parser(description):
-    """The argument parser every script starts from."""
-    return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter)
+def parser(doc):
+    """The argument parser every script starts from, described by the first
+    line of doc (a script passes its module docstring)."""
+    return argparse.ArgumentParser(description=doc.strip().splitlines()[0], formatter_class=HelpFormatter)
 
 
 def add_precision_flag(parser, default="auto"):

@@ -19,7 +19,7 @@ NEEDED = ("epoch", "accuracy", "val_accuracy", "seconds")
 
 
 def parse_args(argv=None):
-    p = cli.parser(__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     p.add_argument("logs", nargs="+", help="per-epoch CSV logs (train_cnn.py's OUT.log.csv)")
     p.add_argument("--labels", nargs="+", default=None, help="one name per log (default: the logs' folder names)")
     p.add_argument("--out", default="report/runs.png", help="figure to write")

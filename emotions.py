@@ -24,7 +24,7 @@ from fer2013 import CLASS_NAMES, DataError, atomic_output
 
 
 def parse_args(argv=None):
-    p = cli.parser(__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos, folders and videos")
     p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model")
     p.add_argument("--detector", choices=sorted(DETECTORS), default="haar", help="face detector")

@@ -20,7 +20,7 @@ from inference import TTA_MODES  # inference.py imports TensorFlow only when pre
 
 
 def parse_args(argv=None):
-    p = cli.parser(__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     p.add_argument("--model", action="append", default=None,
                    help=f"saved .keras model; repeat to ensemble (default: the released {cli.RELEASED_MODEL})")
     p.add_argument("--test", default="data/test.csv", help="CSV to predict, any Kaggle FER2013 layout, .gz ok")

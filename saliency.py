@@ -18,7 +18,7 @@ from fer2013 import CLASS_NAMES
 
 
 def parse_args(argv=None):
-    p = cli.parser(__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model (a CNN)")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV; faces come from its validation split")
     p.add_argument("--per-class", type=int, default=2, help="faces per class")

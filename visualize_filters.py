@@ -15,7 +15,7 @@ from fer2013 import CLASS_NAMES
 
 
 def parse_args(argv=None):
-    p = cli.parser(__doc__.splitlines()[0])
+    p = cli.parser(__doc__)
     p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model (a CNN)")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV; faces come from its validation split")
     p.add_argument("--index", type=int, default=0, help="which validation face to show")
