@@ -1,10 +1,14 @@
 """The confusion matrix of a trained model on the validation split.
 
     python confusion.py --model models/cnn.keras --data data/train.csv --out report/confusion_matrix.png
+    python confusion.py --model models/ferplus_cnn.keras --data data/fer2013.csv --ferplus data/fer2013new.csv
 
 The split is the one training used (same --val-split, --seed and --limit
 defaults), so the matrix shows faces the model did not train on; test data is
-used only when asked for with --split all on a labelled test file.
+used only when asked for with --split all on a labelled test file. With
+--ferplus the truth is FER+'s majority label (the split: PublicTest); a
+FER2013 model (seven classes) is then scored on the faces whose label it can
+give, contempt left out.
 """
 import os
 
@@ -12,7 +16,7 @@ import numpy as np
 
 import cli
 import fer2013
-from fer2013 import CLASS_NAMES
+import ferplus
 from inference import TTA_MODES
 
 
@@ -23,6 +27,8 @@ def parse_args(argv=None):
     p.add_argument("--split", choices=["val", "all"], default="val", help="val: the training run's validation split; all: every row")
     cli.add_split_flags(p)
     p.add_argument("--labels", default=None, help="id,label key for a CSV without labels (implies --split all)")
+    p.add_argument("--ferplus", default=None, metavar="FER2013NEW_CSV",
+                   help="score against FER+'s majority labels (fer2013new.csv, joined row by row to --data)")
     cli.add_tta_flag(p, "none", TTA_MODES, help="test-time augmentation, as in predict.py")
     p.add_argument("--out", default="report/confusion_matrix.png", help="figure to write; the table goes beside it as .txt")
     cli.add_precision_flag(p)
@@ -32,6 +38,15 @@ def parse_args(argv=None):
 def select_faces(args):
     """(images, labels) of the faces to evaluate."""
     data = fer2013.load_csv(args.data, limit=args.limit)
+    if args.ferplus:
+        if args.labels or args.limit is not None:
+            raise cli.UsageError("--ferplus takes its labels from fer2013new.csv, for the whole file: "
+                                 "no --labels, no --limit")
+        labels = ferplus.majority_labels(ferplus.load_votes(args.ferplus, data, args.data))
+        keep = labels >= 0
+        if args.split == "val":
+            keep &= data.usage == fer2013.USAGES.index("PublicTest")
+        return data.images[keep], labels[keep]
     if args.labels:
         answers = fer2013.load_labels(args.labels)
         keep = np.array([i in answers for i in data.ids.tolist()])
@@ -46,7 +61,7 @@ def select_faces(args):
     return data.images[val_idx], data.labels[val_idx]
 
 
-def plot_confusion(matrix, table, title, path):
+def plot_confusion(matrix, table, title, path, class_names):
     from figures import plt, save
 
     normalized = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -54,9 +69,9 @@ def plot_confusion(matrix, table, title, path):
     ax = fig.add_axes([0.06, 0.12, 0.46, 0.76])
     image = ax.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="share of the true class")
-    ticks = range(len(CLASS_NAMES))
-    ax.set_xticks(ticks, CLASS_NAMES, rotation=35, ha="right")
-    ax.set_yticks(ticks, CLASS_NAMES)
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=35, ha="right")
+    ax.set_yticks(ticks, class_names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     for i in ticks:
@@ -81,14 +96,21 @@ def main(argv=None):
     from inference import predict_proba
 
     model = cli.load_model(args.model, args.precision)
+    names = model.class_names
+    beyond = labels >= len(names)  # FER+'s contempt, for a FER2013 model.
+    if beyond.any():
+        print(f"left out {beyond.sum()} faces whose label ({', '.join(sorted({ferplus.FERPLUS_CLASSES[c] for c in labels[beyond]}))}) "
+              f"the model cannot give; it predicts {len(names)} classes")
+        images, labels = images[~beyond], labels[~beyond]
     predicted = predict_proba([model], images, tta=args.tta).argmax(axis=1)
-    matrix = confusion_matrix(labels, predicted, labels=range(len(CLASS_NAMES)))
-    table = classification_report(labels, predicted, labels=range(len(CLASS_NAMES)), target_names=CLASS_NAMES,
+    matrix = confusion_matrix(labels, predicted, labels=range(len(names)))
+    table = classification_report(labels, predicted, labels=range(len(names)), target_names=names,
                                   digits=3, zero_division=0)
     part = "validation split" if args.split == "val" else "all rows"
-    title = f"{os.path.basename(args.model)} on {os.path.basename(args.data)}, {part}\n" \
+    truth = ", FER+ majority labels" if args.ferplus else ""
+    title = f"{os.path.basename(args.model)} on {os.path.basename(args.data)}, {part}{truth}\n" \
             f"{len(labels)} faces, accuracy {np.mean(predicted == labels):.4f}"
-    plot_confusion(matrix, table, title, args.out)
+    plot_confusion(matrix, table, title, args.out, names)
     with fer2013.atomic_output(os.path.splitext(args.out)[0] + ".txt") as tmp:
         with open(tmp, "w") as f:
             f.write(title + "\n\n" + table)

@@ -72,14 +72,15 @@ def find_inputs(paths, skip=None):
     return found
 
 
-def record(path, box, probabilities, frame=None, seconds=None, face=None):
-    """One face (or, with box None, a photo without one), as --json writes it."""
+def record(path, box, probabilities, names=CLASS_NAMES, frame=None, seconds=None, face=None):
+    """One face (or, with box None, a photo without one), as --json writes it;
+    names: the model's classes, in output order."""
     return {
         "file": path, "frame": frame, "time": None if seconds is None else round(seconds, 3), "face": face,
         "box": None if box is None else [int(v) for v in box],
         "probabilities": None if probabilities is None else
-        {name: round(float(p), 5) for name, p in zip(CLASS_NAMES, probabilities)},
-        "emotion": None if probabilities is None else CLASS_NAMES[int(np.argmax(probabilities))],
+        {name: round(float(p), 5) for name, p in zip(names, probabilities)},
+        "emotion": None if probabilities is None else names[int(np.argmax(probabilities))],
     }
 
 
@@ -92,6 +93,7 @@ class Analyser:
         self.detector = DETECTORS[args.detector](args.detect_size)
         self.scale = CROP_SCALE[args.detector]
         self.predict = Predictor([cli.load_model(args.model, args.precision)], tta=args.tta)
+        self.class_names = self.predict.class_names
 
     def faces(self, rgbs):
         """For each image: [(box, probabilities)], all faces classified in one batch."""
@@ -113,18 +115,18 @@ def analyse_photo(path, analyser, out_dir, root):
         print(f"{path}: no face found")
         records = [record(path, None, None)]
     else:
-        records = [record(path, box, p, face=i) for i, (box, p) in enumerate(found)]
+        records = [record(path, box, p, analyser.class_names, face=i) for i, (box, p) in enumerate(found)]
     if out_dir:
         from PIL import Image
 
         target = output_path(out_dir, root, path, ".emotions.png")
         with atomic_output(target) as tmp:
-            Image.fromarray(annotate(rgb, labels_of(found))).save(tmp, format="PNG")
+            Image.fromarray(annotate(rgb, labels_of(found, analyser.class_names))).save(tmp, format="PNG")
     return records
 
 
-def labels_of(found):
-    return [(box, CLASS_NAMES[int(np.argmax(p))], float(np.max(p))) for box, p in found]
+def labels_of(found, names):
+    return [(box, names[int(np.argmax(p))], float(np.max(p))) for box, p in found]
 
 
 def output_path(out_dir, root, path, suffix):
@@ -172,10 +174,10 @@ def analyse_video(path, analyser, every, out_dir, root, chunk=16):
             for (i, _), found in zip(analysed, results):
                 tracks = tracker.assign(i, [box for box, _ in found])
                 by_frame[i] = found
-                records += [record(path, box, p, frame=i, seconds=i / fps, face=t) for t, (box, p) in zip(tracks, found)]
+                records += [record(path, box, p, analyser.class_names, frame=i, seconds=i / fps, face=t) for t, (box, p) in zip(tracks, found)]
             if target:
                 for i, rgb in frames:
-                    shown = labels_of(by_frame[i]) if i in by_frame else shown
+                    shown = labels_of(by_frame[i], analyser.class_names) if i in by_frame else shown
                     if writer is None:
                         writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (rgb.shape[1], rgb.shape[0]))
                     writer.write(cv2.cvtColor(annotate(rgb, shown), cv2.COLOR_RGB2BGR))
@@ -225,8 +227,9 @@ class Progress:
 
 def dominant(rows):
     """(emotion, mean probability) with the highest mean over a track."""
-    mean = np.mean([[r["probabilities"][n] for n in CLASS_NAMES] for r in rows], axis=0)
-    return CLASS_NAMES[int(np.argmax(mean))], float(np.max(mean))
+    names = list(rows[0]["probabilities"])
+    mean = np.mean([[r["probabilities"][n] for n in names] for r in rows], axis=0)
+    return names[int(np.argmax(mean))], float(np.max(mean))
 
 
 def tracks_of(records):
@@ -257,15 +260,15 @@ def write_json(path, records):
             json.dump(records, f, indent=1)
 
 
-def write_csv(path, records):
-    columns = ["file", "frame", "time", "face", "x", "y", "w", "h", "emotion", *CLASS_NAMES]
+def write_csv(path, records, names):
+    columns = ["file", "frame", "time", "face", "x", "y", "w", "h", "emotion", *names]
     with atomic_output(path) as tmp:
         with open(tmp, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(columns)
             for r in records:
                 box = r["box"] or [""] * 4
-                probabilities = [r["probabilities"][n] if r["probabilities"] else "" for n in CLASS_NAMES]
+                probabilities = [r["probabilities"][n] if r["probabilities"] else "" for n in names]
                 blank = lambda v: "" if v is None else v
                 writer.writerow([r["file"], blank(r["frame"]), blank(r["time"]), blank(r["face"]), *box,
                                  blank(r["emotion"]), *probabilities])
@@ -292,7 +295,7 @@ def main(argv=None):
     if args.json:
         write_json(args.json, records)
     if args.csv:
-        write_csv(args.csv, records)
+        write_csv(args.csv, records, analyser.class_names)
 
 
 if __name__ == "__main__":

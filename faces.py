@@ -216,4 +216,5 @@ def annotate(rgb, faces):
 COLOURS = {
     "Angry": (230, 57, 70), "Disgust": (106, 153, 78), "Fear": (155, 93, 229), "Happy": (255, 209, 102),
     "Sad": (69, 123, 157), "Surprise": (255, 140, 66), "Neutral": (200, 200, 200),
+    "Contempt": (141, 110, 99),
 }

@@ -41,12 +41,11 @@ def plot_timeline(tracks, title, target):
     import numpy as np
 
     from faces import COLOURS
-    from fer2013 import CLASS_NAMES
 
     fig, axes = plt.subplots(len(tracks), 1, figsize=(10, 2.6 * len(tracks)), squeeze=False)
     for ax, (name, rows) in zip(axes[:, 0], tracks):
         times = [r["time"] for r in rows]
-        for emotion in CLASS_NAMES:
+        for emotion in rows[0]["probabilities"]:
             ax.plot(times, [r["probabilities"][emotion] for r in rows], label=emotion,
                     color=np.array(COLOURS[emotion]) / 255)
         ax.set_ylim(0, 1)

@@ -42,15 +42,16 @@ class Predictor:
         import tensorflow as tf
 
         self.tta, self.batch_size = tta, batch_size
+        self.class_names = class_names_of(models)
         self.forwards = [
             tf.function(lambda x, m=model: m(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
             for model in models
         ]
 
     def __call__(self, images):
-        """(N, 48, 48, 1) uint8 faces -> (N, 7) float32 probabilities."""
+        """(N, 48, 48, 1) uint8 faces -> (N, classes) float32 probabilities."""
         images = as_model_input(images)
-        total = np.zeros((len(images), len(CLASS_NAMES)), np.float64)
+        total = np.zeros((len(images), len(self.class_names)), np.float64)
         count = 0
         for forward in self.forwards:
             for view in tta_views(images, self.tta):
@@ -61,15 +62,24 @@ class Predictor:
         return (total / count).astype(np.float32)
 
 
+def class_names_of(models):
+    """The classes every model of an ensemble predicts; they must agree."""
+    names = [tuple(getattr(m, "class_names", CLASS_NAMES)) for m in models]
+    if any(n != names[0] for n in names):
+        raise ValueError("the models of an ensemble must predict the same classes, got "
+                         + " and ".join(f"{len(n)} ({', '.join(n)})" for n in sorted(set(names))))
+    return names[0]
+
+
 def predict_proba(models, images, tta="none", batch_size=256):
-    """Mean softmax of every model over every view: (N, 7) float32."""
+    """Mean softmax of every model over every view: (N, classes) float32."""
     return Predictor(models, tta, batch_size)(images)
 
 
-def accuracy_lines(labels, predicted):
+def accuracy_lines(labels, predicted, class_names=CLASS_NAMES):
     """Overall and per-class accuracy, as printable lines."""
     lines = [f"accuracy {np.mean(labels == predicted):.4f} on {len(labels)} faces"]
-    for c, name in enumerate(CLASS_NAMES):
+    for c, name in enumerate(class_names):
         members = labels == c
         if members.any():
             lines.append(f"  {name:<9} {np.mean(predicted[members] == c):.4f}  ({members.sum()} faces)")

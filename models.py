@@ -18,7 +18,7 @@ import keras
 from keras import layers
 
 from cli import ModelFileError
-from fer2013 import IMAGE_SIZE, NUM_CLASSES
+from fer2013 import CLASS_NAMES, FERPLUS_CLASSES, IMAGE_SIZE, NUM_CLASSES, atomic_output
 from precision import policy
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
@@ -99,6 +99,8 @@ def convert(model, precision="float32", fused=False):
     # saved file is a third of the size).
     copy = keras.Model(copy.inputs, copy.outputs, name=model.name)
     copy.set_weights(model.get_weights())
+    if hasattr(model, "class_names"):
+        copy.class_names = model.class_names
     return copy
 
 
@@ -107,7 +109,7 @@ def stock_layers(model):
     return convert(model, "float32", fused=False)
 
 
-def build_cnn(name="cnn", fused_batch_norm=False):
+def build_cnn(name="cnn", fused_batch_norm=False, num_classes=NUM_CLASSES):
     """The seed CNN: three blocks of two 3x3 'same' convolutions (32, 64, 128
     filters), each followed by LeakyReLU and BatchNorm, each block ending in
     2x2 average pooling; Dense 2048 and Dense 1024 with LeakyReLU, BatchNorm
@@ -117,7 +119,8 @@ def build_cnn(name="cnn", fused_batch_norm=False):
     Layers compute in Keras' global dtype policy (see precision.py) except the
     last, which stays float32 so the softmax and the loss are exact.
     fused_batch_norm=True (training only) computes BatchNorm with TensorFlow's
-    fused kernel; the weights and their meaning are the same."""
+    fused kernel; the weights and their meaning are the same. num_classes=8
+    for FER+ (one more output, 1,025 more parameters)."""
     BatchNormalization = batch_norm_class(fused_batch_norm)
     inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
     x = layers.Rescaling(1.0 / 255, name="scale")(inputs)
@@ -134,11 +137,11 @@ def build_cnn(name="cnn", fused_batch_norm=False):
         x = BatchNormalization(momentum=BN_MOMENTUM, name=f"dense{units}_bn")(x)
         x = layers.Dropout(0.3, name=f"dense{units}_drop")(x)
     x = layers.Dropout(0.5, name="drop")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="emotion")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_dnn(dropout=0.4, name="dnn", fused_batch_norm=False):
+def build_dnn(dropout=0.4, name="dnn", fused_batch_norm=False, num_classes=NUM_CLASSES):
     """The seed DNN: four Dense(1024) layers, each with BatchNorm, then Dense 7
     softmax: 5,532,679 parameters, 8,192 non-trainable. The seed's version
     overfits (public 0.338); dropout after each block (no parameters) is what
@@ -154,7 +157,7 @@ def build_dnn(dropout=0.4, name="dnn", fused_batch_norm=False):
         x = layers.Activation("relu", name=f"dense{i}_relu")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"dense{i}_drop")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", dtype="float32", name="emotion")(x)
+    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="emotion")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -182,14 +185,62 @@ def load_model(path, precision=None):
     except Exception as e:  # Keras raises many types for a damaged file.
         detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise ModelFileError(f"{path}: not a readable Keras model ({detail})") from None
-    if tuple(model.input_shape[1:]) != INPUT_SHAPE or model.output_shape[-1] != NUM_CLASSES:
+    names = read_class_names(path)
+    if tuple(model.input_shape[1:]) != INPUT_SHAPE or model.output_shape[-1] != len(names):
         raise ModelFileError(
             f"{path}: expects input {model.input_shape[1:]} and gives {model.output_shape[-1]} "
-            f"outputs; a FER2013 model takes {INPUT_SHAPE} and gives {NUM_CLASSES}"
+            f"outputs; a model here takes {INPUT_SHAPE} and gives one per class ({len(names)}: {', '.join(names)})"
         )
     if precision is not None:
         model = convert(model, precision, fused=True)
+    model.class_names = names  # What each output means, for every script that shows one.
     return model
+
+
+# The label set travels inside the .keras file (a zip): one extra entry that
+# Keras' own loader ignores. A file without it is an older FER2013 release.
+LABELS_ENTRY = "labels.json"
+LABEL_SETS = {"fer2013": CLASS_NAMES, "ferplus": FERPLUS_CLASSES}
+
+
+def label_set_for(num_classes):
+    """The label set a model with num_classes outputs is trained on here."""
+    for name, classes in LABEL_SETS.items():
+        if len(classes) == num_classes:
+            return name
+    raise ValueError(f"no label set has {num_classes} classes")
+
+
+def read_class_names(path):
+    """The class names a saved .keras model predicts, in output order."""
+    import json
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            if LABELS_ENTRY not in z.namelist():
+                return CLASS_NAMES
+            entry = json.loads(z.read(LABELS_ENTRY))
+        names = tuple(entry["class_names"])
+    except (OSError, zipfile.BadZipFile, ValueError, KeyError, TypeError) as e:
+        raise ModelFileError(f"{path}: unreadable {LABELS_ENTRY} ({e})") from None
+    if not names or not all(isinstance(n, str) for n in names):
+        raise ModelFileError(f"{path}: {LABELS_ENTRY} holds no list of class names")
+    return names
+
+
+def save_model(model, path, precision="float32"):
+    """Save a model as its float32 (or float16-weights) stock-layer copy, with
+    the names of the classes it predicts, written atomically."""
+    import json
+    import zipfile
+
+    names = LABEL_SETS[label_set_for(model.output_shape[-1])]
+    copy = convert(model, precision)
+    with atomic_output(path) as tmp:
+        copy.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as z:
+            z.writestr(LABELS_ENTRY, json.dumps({"label_set": label_set_for(len(names)), "class_names": list(names)}))
 
 
 def save_float16(model, path):
@@ -198,8 +249,4 @@ def save_float16(model, path):
     keras.saving.load_model opens with safe_mode. load_model(path, precision)
     turns it back into float32 variables; the prediction changes this causes
     are measured in models/README.md."""
-    from fer2013 import atomic_output
-
-    half = convert(model, "float16-weights")
-    with atomic_output(path) as tmp:
-        half.save(tmp)
+    save_model(model, path, "float16-weights")

@@ -6,7 +6,8 @@
 Several --model flags average the models' probabilities (an ensemble). Each
 face is averaged with its mirror image unless --tta none. Where labels are
 known (a Usage/emotion column in the CSV, or --labels id,label), accuracy is
-printed too.
+printed too. A FER+ model (eight classes) answers with the best of FER2013's
+seven: a Kaggle label has no contempt.
 """
 import csv
 import time
@@ -70,11 +71,18 @@ def main(argv=None):
     data = fer2013.load_csv(args.test, limit=args.limit)
     if args.labels:
         fer2013.load_labels(args.labels)  # Fail on a bad key before the slow part.
-    from inference import predict_proba
+    from inference import Predictor
 
     models = [cli.load_model(path, args.precision) for path in args.model]
-    probabilities = predict_proba(models, data.images, tta=args.tta, batch_size=args.batch_size)
-    predicted = probabilities.argmax(axis=1)
+    try:
+        predictor = Predictor(models, tta=args.tta, batch_size=args.batch_size)
+    except ValueError as e:
+        raise cli.UsageError(str(e)) from None
+    probabilities = predictor(data.images)
+    if len(predictor.class_names) > fer2013.NUM_CLASSES:
+        print(f"the model predicts {len(predictor.class_names)} classes; the submission takes the best of "
+              f"FER2013's {fer2013.NUM_CLASSES} ({', '.join(fer2013.CLASS_NAMES)})")
+    predicted = probabilities[:, : fer2013.NUM_CLASSES].argmax(axis=1)
     write_submission(args.out, data.ids, predicted)
     print(f"wrote {len(predicted)} predictions to {args.out} ({len(models)} model(s), tta={'off' if args.tta == 'none' else args.tta}, "
           f"{time.time() - started:.1f} s)")

@@ -67,7 +67,9 @@ def pick_faces(labels, per_class):
     return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in range(len(CLASS_NAMES))])
 
 
-def plot(images, labels, predicted, saliency_maps, cams, title, path, saliency_name="saliency"):
+def plot(images, labels, predicted, saliency_maps, cams, title, path, saliency_name="saliency", class_names=CLASS_NAMES):
+    """True labels are the CSV's (FER2013's classes); predictions are named by
+    class_names, the model's own (eight for a FER+ model)."""
     from figures import plt, save
 
     n = len(images)
@@ -80,8 +82,8 @@ def plot(images, labels, predicted, saliency_maps, cams, title, path, saliency_n
         face_ax, sal_ax, cam_ax = axes[k // per_row, 3 * (k % per_row) : 3 * (k % per_row) + 3]
         face = images[k, ..., 0]
         face_ax.imshow(face, cmap="gray", vmin=0, vmax=255)
-        mark = "" if labels[k] == predicted[k] else "  (wrong)"
-        face_ax.set_title(f"true {CLASS_NAMES[labels[k]]}\npred {CLASS_NAMES[predicted[k]]}{mark}", fontsize=8)
+        mark = "" if CLASS_NAMES[labels[k]] == class_names[predicted[k]] else "  (wrong)"
+        face_ax.set_title(f"true {CLASS_NAMES[labels[k]]}\npred {class_names[predicted[k]]}{mark}", fontsize=8)
         sal_ax.imshow(saliency_maps[k], cmap="inferno", vmin=0, vmax=1)
         sal_ax.set_title(saliency_name, fontsize=8)
         cam_ax.imshow(face, cmap="gray", vmin=0, vmax=255)
@@ -107,7 +109,8 @@ def main(argv=None):
     method = "SmoothGrad" if args.smooth else "saliency (vanilla gradient)"
     title = f"{os.path.basename(args.model)}: {method} and Grad-CAM for the predicted class"
     path = os.path.join(args.out_dir, "saliency.png")
-    plot(images, labels, predicted, saliency_maps, cams, title, path, "SmoothGrad" if args.smooth else "saliency")
+    plot(images, labels, predicted, saliency_maps, cams, title, path, "SmoothGrad" if args.smooth else "saliency",
+         model.class_names)
     print(f"wrote {path}")
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import cli
 import fer2013
 from distribute import STRATEGIES
-from fer2013 import NUM_CLASSES, atomic_output
+import ferplus
+from fer2013 import NUM_CLASSES
 
 # Training recipes. Flags given on the command line override these values.
 # augment: (max rotation in degrees, max shift as a fraction, max zoom), with a
@@ -51,6 +52,11 @@ PRESETS = {
     "long": dict(epochs=120, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
                  schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1),
                  erase=None, mixup=None),
+    # FER+ (--ferplus): the long recipe cut to 90 epochs, so that a run fits
+    # in about an hour on a 2-core CPU with AMX bfloat16 (~41 s an epoch).
+    "ferplus": dict(epochs=90, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+                    schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1),
+                    erase=None, mixup=None),
     # The DNN: the same layers as the seed, regularized by dropout (in the
     # model), augmentation, label smoothing and decoupled weight decay.
     "dnn": dict(epochs=40, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
@@ -80,6 +86,11 @@ def build_parser(description, model_name, presets, default_preset):
     p.add_argument("--erase", type=float, nargs=2, default=None, metavar=("PROBABILITY", "MAX_AREA"),
                    help="random erasing: the share of faces that get a box filled with their mean, and the box's "
                         "largest share of the face (boxes start at 0.02); 0 0 for none (default: the preset's)")
+    p.add_argument("--ferplus", default=None, metavar="FER2013NEW_CSV",
+                   help="train on FER+'s ten-annotator labels (8 classes): fer2013new.csv, joined row by row to "
+                        "--train, which must then be fer2013.csv or icml_face_data.csv; PublicTest validates")
+    p.add_argument("--label-mode", choices=ferplus.LABEL_MODES, default="majority",
+                   help="with --ferplus, the targets FER+'s votes give (validation always uses majority labels)")
     p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, stratified, when the CSV has no Usage column")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, shuffling, augmentation and weights")
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows (quick runs)")
@@ -136,6 +147,8 @@ def load_split(args):
     data = fer2013.load_csv(args.train, cache=not args.no_cache, limit=args.limit)
     if data.labels is None:
         raise fer2013.DataError(args.train, "has no label column, so it cannot train a model")
+    if args.ferplus:
+        return ferplus_split(args, data)
     try:
         train_idx, val_idx = fer2013.split_indices(data, args.val_split, args.seed)
     except ValueError as e:
@@ -143,6 +156,24 @@ def load_split(args):
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise fer2013.DataError(args.train, f"too few rows for a training and a validation part ({len(data)} rows)")
     return data.subset(train_idx), data.subset(val_idx)
+
+
+def ferplus_split(args, data):
+    """FER+'s training faces with the label mode's targets (faces it drops
+    left out) and the PublicTest faces with majority labels for validation."""
+    if args.limit is not None:
+        raise cli.UsageError("--limit does not go with --ferplus, which joins the whole file row by row")
+    votes = ferplus.load_votes(args.ferplus, data, args.train)
+    targets = ferplus.training_targets(votes, args.label_mode)
+    majority = ferplus.majority_labels(votes)
+    usage = fer2013.USAGES
+    train_idx = np.flatnonzero((data.usage == usage.index("Training")) & (targets.sum(axis=1) > 0))
+    val_idx = np.flatnonzero((data.usage == usage.index("PublicTest")) & (majority >= 0))
+    if len(train_idx) == 0 or len(val_idx) == 0:
+        raise fer2013.DataError(args.ferplus, "keeps no Training or no PublicTest face with a FER+ label")
+    labelled = fer2013.Dataset(data.images, np.argmax(targets, axis=1).astype(np.int8), data.ids, data.usage, targets)
+    val = fer2013.Dataset(data.images, majority, data.ids, data.usage)
+    return labelled.subset(train_idx), val.subset(val_idx)
 
 
 def random_affine(images, seed, augment):
@@ -222,13 +253,18 @@ def mixup(images, labels, seed, alpha):
     return mixed_images, mixed_labels
 
 
-def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=None, mixup_alpha=None):
+def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=None, mixup_alpha=None,
+                 num_classes=NUM_CLASSES, sample_targets=False):
     """tf.data pipeline. Images stay uint8 (66 MB for all of FER2013's training
     set); each batch is cast to float32 and augmented on its way to the model.
-    Labels become one-hot so that label smoothing works."""
+    Labels become one-hot so that label smoothing works; where data has
+    soft targets (FER+) those are the labels, and sample_targets draws a
+    one-hot label from them afresh each time a face is drawn (FER+'s
+    probability mode)."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((fer2013.as_model_input(data.images), data.labels.astype(np.int32)))
+    labels = data.targets.astype(np.float32) if data.targets is not None else data.labels.astype(np.int32)
+    ds = tf.data.Dataset.from_tensor_slices((fer2013.as_model_input(data.images), labels))
     if shuffle:
         ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
@@ -241,12 +277,16 @@ def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=No
         if erase is not None:
             # A seed of its own (offset by one) so boxes do not track the affine.
             x = random_erase(x, tf.stack([tf.cast(seed, tf.int64) + 1, step]), erase)
-        y = tf.one_hot(y, NUM_CLASSES)
+        if data.targets is None:
+            y = tf.one_hot(y, num_classes)
+        elif sample_targets:
+            draw = tf.random.stateless_categorical(tf.math.log(y), 1, tf.stack([tf.cast(seed, tf.int64) + 3, step]))
+            y = tf.one_hot(draw[:, 0], num_classes)
         if mixup_alpha is not None:
             x, y = mixup(x, y, tf.stack([tf.cast(seed, tf.int64) + 2, step]), mixup_alpha)
         return x, y
 
-    if augment is not None or erase is not None or mixup_alpha is not None:
+    if augment is not None or erase is not None or mixup_alpha is not None or sample_targets:
         ds = tf.data.Dataset.zip((ds, counter)).map(
             lambda xy, step: to_model_input(*xy, step), num_parallel_calls=tf.data.AUTOTUNE
         )
@@ -290,6 +330,25 @@ def current_lr(optimizer):
     return float(lr.numpy() if hasattr(lr, "numpy") else lr)
 
 
+def make_loss(recipe, label_mode):
+    """Cross-entropy with the recipe's label smoothing; for FER+'s
+    multi-target mode, the loss of the best-scoring class among those the
+    votes allow: -log max_k p_k over the classes with a non-zero target."""
+    import keras
+
+    if label_mode != "multitarget":
+        return keras.losses.CategoricalCrossentropy(label_smoothing=recipe["label_smoothing"])
+
+    # Registered so that copying the compiled model (models.convert) finds it.
+    @keras.saving.register_keras_serializable(package="fer", name="multitarget_loss")
+    def multitarget_loss(y_true, y_pred):
+        allowed = keras.ops.cast(y_true > 0, y_pred.dtype)
+        best = keras.ops.max(allowed * y_pred, axis=-1)
+        return -keras.ops.log(keras.ops.maximum(best, 1e-7))
+
+    return multitarget_loss
+
+
 class NonFiniteLoss(RuntimeError):
     pass
 
@@ -297,6 +356,8 @@ class NonFiniteLoss(RuntimeError):
 def make_callbacks(model, inference_model, out, log_path, backup_dir):
     """Keras callbacks: resume (BackupAndRestore), log, best model, NaN guard."""
     import keras
+
+    from models import save_model
 
     class StopOnNonFiniteLoss(keras.callbacks.Callback):
         # Checked once an epoch (a per-batch check costs ~6% of throughput, as
@@ -328,8 +389,7 @@ def make_callbacks(model, inference_model, out, log_path, backup_dir):
             if row.get("val_accuracy", -1.0) > self.best:
                 self.best = row["val_accuracy"]
                 inference_model.set_weights(self.model.get_weights())
-                with atomic_output(out) as tmp:
-                    inference_model.save(tmp)
+                save_model(inference_model, out)
                 row["saved"] = 1
             else:
                 row["saved"] = 0
@@ -351,6 +411,8 @@ def read_log(path):
 
 
 def write_log(path, rows):
+    from fer2013 import atomic_output
+
     with atomic_output(path) as tmp:
         with open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
@@ -405,11 +467,15 @@ def train(args, architecture, title):
     out, log_path, curves, backup_dir = worker_paths(strategy, args.out, log_path, curves_path)
     print(f"strategy: {type(strategy).__name__}, {replicas} replica(s), global batch {global_batch}, peak lr {recipe['lr']:g}")
     steps = math.ceil(len(train_set) / global_batch)
+    num_classes = ferplus.NUM_CLASSES if args.ferplus else NUM_CLASSES
+    label_mode = args.label_mode if args.ferplus else None
+    if label_mode:
+        print(f"labels: FER+ {label_mode} ({num_classes} classes); validation: FER+ majority labels")
     with strategy.scope():
-        model = build_model(fused_batch_norm=True)
+        model = build_model(fused_batch_norm=True, num_classes=num_classes)
         model.compile(
             optimizer=make_optimizer(recipe, steps),
-            loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe["label_smoothing"]),
+            loss=make_loss(recipe, label_mode),
             metrics=["accuracy"],
         )
         # What is saved: float32 stock layers, no optimizer state, so the file
@@ -426,8 +492,9 @@ def train(args, architecture, title):
     if os.path.isdir(backup_dir):
         print(f"resuming from {backup_dir}")
     train_ds = make_dataset(train_set, global_batch, shuffle=True, augment=recipe["augment"], seed=args.seed,
-                            erase=recipe["erase"], mixup_alpha=recipe["mixup"])
-    val_ds = make_dataset(val_set, 512)
+                            erase=recipe["erase"], mixup_alpha=recipe["mixup"], num_classes=num_classes,
+                            sample_targets=label_mode == "probability")
+    val_ds = make_dataset(val_set, 512, num_classes=num_classes)
     callbacks = make_callbacks(model, inference_model, out, log_path, backup_dir)
     try:
         with strategy.scope():

@@ -117,3 +117,32 @@ def tiny_model(tiny_data, tmp_path_factory):
                         "--out", out, "--curves", str(folder / "curves.png"))
     assert result.returncode == 0, result.stderr[-3000:]
     return out
+
+
+FERPLUS_HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+
+
+def ferplus_votes_row(usage, name, votes):
+    """One fer2013new.csv row; votes: {FER+ column name: count}."""
+    columns = FERPLUS_HEADER.split(",")[2:]
+    return ",".join([usage, name] + [str(votes.get(c, 0)) for c in columns])
+
+
+def write_ferplus_pair(folder, n_per_class=20, seed=0):
+    """A learnable fer2013.csv (emotion,pixels,Usage) and its fer2013new.csv:
+    each face gets 8 votes for its class and 2 for a neighbour's, every
+    fifth row is PublicTest, and the last row is unnamed (not a face)."""
+    from ferplus import COLUMN_CLASS
+
+    images, labels = learnable_faces(n_per_class, seed=seed)
+    usage = np.where(np.arange(len(labels)) % 5 == 0, 1, 0)
+    columns = FERPLUS_HEADER.split(",")[2:]
+    column_of = {k: columns[j] for j, k in enumerate(COLUMN_CLASS)}
+    rows = [FERPLUS_HEADER]
+    for i, c in enumerate(labels):
+        name = "" if i == len(labels) - 1 else f"fer{i:07d}.png"
+        votes = {column_of[int(c)]: 8, column_of[(int(c) + 1) % 7]: 2}
+        rows.append(ferplus_votes_row(USAGES[usage[i]], name, votes if name else {"NF": 10}))
+    faces = write_csv(os.path.join(folder, "fer2013.csv"), csv_text("fer2013", images, labels, usage=usage))
+    votes = write_csv(os.path.join(folder, "fer2013new.csv"), "\n".join(rows) + "\n")
+    return faces, votes, labels, usage
