@@ -13,20 +13,32 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import fer2013  # noqa: E402
-from fer2013 import DataError  # noqa: E402
+from errors import DataError, ModelFileError, UsageError  # noqa: E402,F401  (scripts raise them as cli.*)
 
 
-class UsageError(ValueError):
-    """A flag value that cannot work, such as a layer name the model lacks."""
+# The models released with the repository (see models/README.md), each as a
+# .keras file and its ONNX copy: the default --model of every script that runs
+# one, so they work right after set-up.
+MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+RELEASED_MODEL = os.path.join(MODELS_DIR, "fer2013_cnn.keras")
 
 
-class ModelFileError(ValueError):
-    """A model file that is missing or cannot be read."""
+def released_model(name="fer2013_cnn", prefer_onnx=False):
+    """A released model's path: its ONNX copy where TensorFlow is not
+    installed (or prefer_onnx asks for it and the copy exists), else the
+    .keras file."""
+    import importlib.util
+
+    keras_file, onnx_file = (os.path.join(MODELS_DIR, name + ext) for ext in (".keras", ".onnx"))
+    if importlib.util.find_spec("tensorflow") is None or (prefer_onnx and os.path.isfile(onnx_file)):
+        return onnx_file
+    return keras_file
 
 
-# The model released with the repository (see models/README.md): the default
-# --model of every script that runs one, so they work right after set-up.
-RELEASED_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "fer2013_cnn.keras")
+def require_keras_model(path, why):
+    """Scripts that need gradients run on Keras only: one line for an .onnx file."""
+    if os.fspath(path).lower().endswith(".onnx"):
+        raise UsageError(f"--model {path}: {why} needs the Keras model (.keras); ONNX Runtime gives no gradients")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -77,7 +89,13 @@ def validation_faces(args):
 
 def load_model(path, precision_flag):
     """A saved model ready to run in the --precision asked for; prints the
-    precision it resolved to."""
+    precision it resolved to. An .onnx file runs on ONNX Runtime in float32,
+    with no TensorFlow import."""
+    from inference import OnnxModel, is_onnx
+
+    if is_onnx(path):
+        print("precision: float32 (ONNX Runtime)")
+        return OnnxModel(path)
     from models import load_model as load
     from precision import resolve
 

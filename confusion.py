@@ -22,7 +22,7 @@ from inference import TTA_MODES
 
 def parse_args(argv=None):
     p = cli.parser(__doc__)
-    p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model")
+    p.add_argument("--model", default=cli.released_model(), help="saved .keras or .onnx model")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV (the training CSV for its validation split)")
     p.add_argument("--split", choices=["val", "all"], default="val", help="val: the training run's validation split; all: every row")
     cli.add_split_flags(p)

@@ -26,7 +26,8 @@ from fer2013 import CLASS_NAMES, DataError, atomic_output
 def parse_args(argv=None):
     p = cli.parser(__doc__)
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos, folders and videos")
-    p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model")
+    p.add_argument("--model", default=cli.released_model(prefer_onnx=True),
+                   help="saved .keras or .onnx model (default: the released ONNX copy, which starts in a fraction of a second)")
     p.add_argument("--detector", choices=sorted(DETECTORS), default="haar", help="face detector")
     p.add_argument("--detect-size", type=int, default=DETECT_SIDE,
                    help="detect on a copy whose longer side is at most this many pixels (raise it for small faces)")

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from errors import DataError  # noqa: F401  (raised here; importers take it from here too)
+
 CLASS_NAMES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 # FER+ adds contempt; its classes keep FER2013's order, so the first seven line up.
 FERPLUS_CLASSES = CLASS_NAMES + ("Contempt",)
@@ -38,14 +40,6 @@ LAYOUTS = {
 KNOWN_HEADERS = " | ".join(",".join(h) for h in LAYOUTS)
 _CHUNK_LINES = 64  # Rows per vectorized pass: ~0.5 MB of text, so arrays stay in cache.
 _CACHE_VERSION = b"fer2013-cache-v1"
-
-
-class DataError(ValueError):
-    """A problem with an input file; str() is one line naming file and line."""
-
-    def __init__(self, path, problem, line=None):
-        where = f"{path}" if line is None else f"{path}, line {line}"
-        super().__init__(f"{where}: {problem}")
 
 
 @dataclass
@@ -386,21 +380,25 @@ def split_indices(data, val_split=0.1, seed=0):
 
 
 def load_labels(path):
-    """An `id,label` answer key (such as public_labels.csv) -> {id: label}."""
-    import pandas as pd
+    """An `id,label` answer key (such as public_labels.csv) -> {id: label}.
+    Standard library only, so inference without TensorFlow needs no pandas."""
+    import csv
 
     if not os.path.isfile(path):
         raise DataError(path, "no such file")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise DataError(path, f"not a CSV file ({str(e).splitlines()[0]})") from None
-    if [c.strip().lower() for c in frame.columns] != ["id", "label"]:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(path, f"not a CSV file ({e})") from None
+    if not rows or [c.strip().lower() for c in rows[0]] != ["id", "label"]:
         raise DataError(path, "expected the header 'id,label'", line=1)
     answers = {}
-    for row, (i, label) in enumerate(zip(frame.iloc[:, 0], frame.iloc[:, 1]), start=2):
-        i, label = i.strip(), label.strip()
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or not "".join(row).strip():
+            continue
+        i, label = [c.strip() for c in row] if len(row) == 2 else ("", "")
         if not (i.isdigit() and label.isdigit() and int(label) < NUM_CLASSES):
-            raise DataError(path, f"expected an integer id and a label 0-6, found {i!r},{label!r}", row)
+            raise DataError(path, f"expected an integer id and a label 0-6, found {','.join(row)[:40]!r}", line)
         answers[int(i)] = int(label)
     return answers

@@ -1,8 +1,13 @@
-"""Class probabilities from one or several saved models, with optional
-test-time augmentation, and the accuracy figures predict.py prints."""
+"""Class probabilities from one or several saved models, Keras or ONNX
+Runtime, with optional test-time augmentation, and the accuracy figures
+predict.py prints. Nothing here imports TensorFlow unless a Keras model runs."""
+import json
+import os
+
 import numpy as np
 
-from fer2013 import CLASS_NAMES, as_model_input
+from errors import ModelFileError
+from fer2013 import CLASS_NAMES, IMAGE_SIZE, as_model_input
 
 
 TTA_MODES = ("none", "flip", "shifts")
@@ -30,23 +35,68 @@ def tta_views(images, tta):
                 yield padded[:, dy : dy + size, dx : dx + size, :]
 
 
+class OnnxModel:
+    """A model exported by export.py, run by ONNX Runtime: no TensorFlow.
+    Calling it maps (N, 48, 48, 1) uint8 faces to (N, classes) probabilities."""
+
+    def __init__(self, path):
+        import onnxruntime
+
+        self.path = path
+        if not os.path.isfile(path):
+            raise ModelFileError(f"{path}: no such model file")
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # Errors only: no start-up chatter on stderr.
+        try:
+            self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ONNX Runtime raises its own exception types for a damaged file.
+            detail = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+            raise ModelFileError(f"{path}: not a readable ONNX model ({detail})") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or list(inputs[0].shape[1:]) != [IMAGE_SIZE, IMAGE_SIZE, 1] \
+                or inputs[0].type != "tensor(float)":
+            shown = ", ".join(f"{i.name} {i.type} {i.shape}" for i in inputs)
+            raise ModelFileError(f"{path}: takes {shown}; a model here takes one float input "
+                                 f"(batch, {IMAGE_SIZE}, {IMAGE_SIZE}, 1)")
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            self.class_names = tuple(json.loads(meta["class_names"]))
+        except (KeyError, ValueError):
+            raise ModelFileError(f"{path}: has no class names in its metadata; export it with export.py") from None
+        width = outputs[0].shape[-1] if len(outputs) == 1 else None
+        if width != len(self.class_names):
+            raise ModelFileError(f"{path}: gives {width} outputs for {len(self.class_names)} class names")
+        self.input_name = inputs[0].name
+
+    def __call__(self, images):
+        return self.session.run(None, {self.input_name: np.asarray(images, np.float32)})[0]
+
+
+def add_metadata(graph_model, class_names, **extra):
+    """Write the class names (and extra strings) into an ONNX model's metadata."""
+    entries = {"class_names": json.dumps(list(class_names)), **{k: str(v) for k, v in extra.items()}}
+    for key, value in entries.items():
+        prop = graph_model.metadata_props.add()
+        prop.key, prop.value = key, value
+
+
+def is_onnx(path):
+    return os.fspath(path).lower().endswith(".onnx")
+
+
 class Predictor:
     """Mean softmax of every model over every TTA view, for batches of faces.
 
-    Each model runs through one traced function made once (model.predict pays
-    for callbacks and progress machinery on every call, and a new tf.function
-    per call would retrace), so a video can call it frame after frame. Faces
-    stay uint8 until each batch is cast."""
+    Models are Keras models or OnnxModel files. Each Keras model runs through
+    one traced function made once (model.predict pays for callbacks and
+    progress machinery on every call, and a new tf.function per call would
+    retrace), so a video can call it frame after frame. Faces stay uint8 until
+    each batch is cast. TensorFlow is imported only for Keras models."""
 
     def __init__(self, models, tta="none", batch_size=256):
-        import tensorflow as tf
-
         self.tta, self.batch_size = tta, batch_size
         self.class_names = class_names_of(models)
-        self.forwards = [
-            tf.function(lambda x, m=model: m(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
-            for model in models
-        ]
+        self.forwards = [model if isinstance(model, OnnxModel) else keras_forward(model) for model in models]
 
     def __call__(self, images):
         """(N, 48, 48, 1) uint8 faces -> (N, classes) float32 probabilities."""
@@ -57,9 +107,16 @@ class Predictor:
             for view in tta_views(images, self.tta):
                 for lo in range(0, len(view), self.batch_size):
                     batch = np.ascontiguousarray(view[lo : lo + self.batch_size])
-                    total[lo : lo + len(batch)] += forward(batch).numpy()
+                    total[lo : lo + len(batch)] += np.asarray(forward(batch))
                 count += 1
         return (total / count).astype(np.float32)
+
+
+def keras_forward(model):
+    import tensorflow as tf
+
+    forward = tf.function(lambda x: model(tf.cast(x, tf.float32), training=False), reduce_retracing=True)
+    return lambda batch: forward(batch).numpy()
 
 
 def class_names_of(models):

@@ -17,7 +17,7 @@ import os
 import keras
 from keras import layers
 
-from cli import ModelFileError
+from errors import ModelFileError
 from fer2013 import CLASS_NAMES, FERPLUS_CLASSES, IMAGE_SIZE, NUM_CLASSES, atomic_output
 from precision import policy
 

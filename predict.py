@@ -23,7 +23,7 @@ from inference import TTA_MODES  # inference.py imports TensorFlow only when pre
 def parse_args(argv=None):
     p = cli.parser(__doc__)
     p.add_argument("--model", action="append", default=None,
-                   help=f"saved .keras model; repeat to ensemble (default: the released {cli.RELEASED_MODEL})")
+                   help=f"saved .keras or .onnx model; repeat to ensemble (default: the released {cli.released_model()})")
     p.add_argument("--test", default="data/test.csv", help="CSV to predict, any Kaggle FER2013 layout, .gz ok")
     p.add_argument("--out", default="submission.csv", help="submission CSV to write (id,label)")
     cli.add_tta_flag(p, "flip", TTA_MODES,
@@ -35,7 +35,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=256, help="faces per forward pass")
     cli.add_precision_flag(p)
     args = p.parse_args(argv)
-    args.model = args.model or [cli.RELEASED_MODEL]
+    args.model = args.model or [cli.released_model()]
     return args
 
 

@@ -96,6 +96,7 @@ def plot(images, labels, predicted, saliency_maps, cams, title, path, saliency_n
 
 def main(argv=None):
     args = parse_args(argv)
+    cli.require_keras_model(args.model, "saliency and Grad-CAM")
     data, val_idx = cli.validation_faces(args)
     chosen = val_idx[pick_faces(data.labels[val_idx], args.per_class)]
     if len(chosen) == 0:

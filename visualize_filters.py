@@ -112,6 +112,7 @@ def plot_patterns(patterns, layer_name, path):
 
 def main(argv=None):
     args = parse_args(argv)
+    cli.require_keras_model(args.model, "gradient ascent")
     data, val_idx = cli.validation_faces(args)
     if not 0 <= args.index < len(val_idx):
         raise cli.UsageError(f"--index {args.index} is out of range: the validation split has {len(val_idx)} faces (0-{len(val_idx) - 1})")

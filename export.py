@@ -1,0 +1,136 @@
+"""Export a saved .keras model to ONNX, for inference without TensorFlow.
+
+    python export.py models/ferplus_cnn.keras                    # -> models/ferplus_cnn.onnx, float16 weights
+    python export.py models/cnn.keras --out cnn.onnx --weights float32
+
+The file takes (batch, 48, 48, 1) float32 raw pixels (0-255; any batch size)
+and gives one probability per class; the class names travel in its metadata.
+Before writing, the export runs a batch of faces through both the Keras model
+and ONNX Runtime and refuses to write a file that disagrees. Needs tf2onnx and
+onnx at export time only (pip install tf2onnx onnx onnxruntime).
+"""
+import os
+import tempfile
+
+import numpy as np
+
+import cli
+from fer2013 import IMAGE_SIZE, atomic_output
+
+# What an export must reproduce: the same top class for every check face, and
+# probabilities within this much (float16 weights move them by ~1e-4).
+MAX_DIFFERENCE = 2e-3
+CHECK_FACES = 256
+
+
+def parse_args(argv=None):
+    p = cli.parser(__doc__)
+    p.add_argument("model", help="saved .keras model")
+    p.add_argument("--out", default=None, help="ONNX file to write (default: MODEL with .onnx)")
+    p.add_argument("--weights", choices=("float16", "float32"), default="float16",
+                   help="how the weights are stored; the math is float32 either way (float16 halves the file)")
+    args = p.parse_args(argv)
+    args.out = args.out or os.path.splitext(args.model)[0] + ".onnx"
+    if not args.out.endswith(".onnx"):
+        raise cli.UsageError(f"--out {args.out}: an ONNX file name must end in .onnx")
+    return args
+
+
+def require_exporters():
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError as e:
+        raise cli.UsageError(f"exporting to ONNX needs {e.name}: pip install tf2onnx onnx onnxruntime") from None
+
+
+def to_onnx(model, path):
+    """The Keras model as ONNX (float32), with a fixed 48x48x1 input and a dynamic batch."""
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32, name="pixels")
+    model.export(path, format="onnx", input_signature=[spec], verbose=False)
+
+
+def store_weights_as_float16(graph_model, min_size=1024):
+    """Each float32 weight of min_size values or more is stored as float16 and
+    cast back to float32 where the graph starts, so the file is half the size
+    and the math stays float32 (a float16 graph would run slower on a CPU)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = graph_model.graph
+    casts = []
+    for k, weight in enumerate(graph.initializer):
+        if weight.data_type != TensorProto.FLOAT:
+            continue
+        values = numpy_helper.to_array(weight)
+        if values.size < min_size:
+            continue
+        name = weight.name
+        half = numpy_helper.from_array(values.astype(np.float16), name=f"{name}_float16")
+        graph.initializer[k].CopyFrom(half)
+        casts.append(helper.make_node("Cast", [half.name], [name], to=TensorProto.FLOAT, name=f"{name}_cast"))
+    for node in reversed(casts):
+        graph.node.insert(0, node)
+    return graph_model
+
+
+def check_faces(n=CHECK_FACES, seed=0):
+    """Faces to compare the two runtimes on: noise, smooth gradients and
+    flat greys, so every activation range is exercised."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 256, size=(n // 2, IMAGE_SIZE, IMAGE_SIZE, 1))
+    ramp = np.linspace(0, 255, IMAGE_SIZE)[None, :, None, None] * rng.uniform(0.2, 1, size=(n - n // 2, 1, 1, 1))
+    smooth = ramp + rng.normal(0, 12, size=(n - n // 2, IMAGE_SIZE, IMAGE_SIZE, 1))
+    return np.clip(np.concatenate([noise, smooth]), 0, 255).astype(np.uint8)
+
+
+def compare(keras_probabilities, onnx_probabilities, path):
+    """Raise UsageError (and so write nothing) unless the two agree."""
+    difference = float(np.abs(keras_probabilities - onnx_probabilities).max())
+    agree = float(np.mean(keras_probabilities.argmax(1) == onnx_probabilities.argmax(1)))
+    if difference > MAX_DIFFERENCE or agree < 1.0:
+        raise cli.UsageError(f"{path}: the ONNX export disagrees with Keras (largest probability difference "
+                             f"{difference:.2e}, top class the same on {agree:.1%} of {len(keras_probabilities)} "
+                             f"faces); nothing written")
+    return difference, agree
+
+
+def export(model_path, out, weights="float16"):
+    """Write out (atomically) and return (largest difference, top-class agreement, bytes)."""
+    require_exporters()
+    import onnx
+
+    from inference import OnnxModel, Predictor, add_metadata
+    from models import convert, load_model
+
+    model = load_model(model_path)
+    names = model.class_names
+    model = convert(model, "float32", fused=False)  # float32 stock layers: what ONNX can express.
+    with tempfile.TemporaryDirectory() as scratch:
+        plain = os.path.join(scratch, "model.onnx")
+        to_onnx(model, plain)
+        graph_model = onnx.load(plain)
+    if weights == "float16":
+        graph_model = store_weights_as_float16(graph_model)
+    add_metadata(graph_model, names, source=os.path.basename(model_path), weights=weights)
+    onnx.checker.check_model(graph_model)
+    faces = check_faces()
+    model.class_names = names
+    expected = Predictor([model])(faces)
+    with atomic_output(out) as tmp:
+        onnx.save(graph_model, tmp)
+        difference, agree = compare(expected, Predictor([OnnxModel(tmp)])(faces), out)
+    return difference, agree, os.path.getsize(out)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    difference, agree, size = export(args.model, args.out, args.weights)
+    print(f"wrote {args.out} ({size / 2**20:.1f} MiB, {args.weights} weights): on {CHECK_FACES} check faces the "
+          f"top class matches Keras on {agree:.1%}, probabilities within {difference:.1e}")
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,89 @@
+"""export.py: a trained model to ONNX, parity with Keras, the metadata that
+carries the class names, and the errors for bad files and missing tools."""
+import os
+
+import numpy as np
+import pytest
+from conftest import assert_one_line_error, learnable_faces, run_script
+
+onnx = pytest.importorskip("onnx")
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("onnx") / "cnn.onnx")
+    result = run_script("export.py", tiny_model, "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, result.stdout
+
+
+def test_export_writes_a_half_size_file_that_matches_keras(tiny_model, exported):
+    out, stdout = exported
+    assert "top class matches Keras on 100.0%" in stdout
+    # float16 weights: about half of the float32 weights' 47 MB.
+    assert 20e6 < os.path.getsize(out) < 0.55 * 4 * 11_845_095
+    from inference import OnnxModel, Predictor
+    from models import load_model
+
+    keras_model, onnx_model = load_model(tiny_model, "float32"), OnnxModel(out)
+    assert onnx_model.class_names == keras_model.class_names
+    faces, _ = learnable_faces(60, seed=11)  # 420 faces like the validation split's
+    expected = Predictor([keras_model], tta="flip")(faces)
+    got = Predictor([onnx_model], tta="flip")(faces)
+    assert np.abs(expected - got).max() <= 2e-3
+    assert np.mean(expected.argmax(1) == got.argmax(1)) >= 0.999
+
+
+def test_the_graph_takes_any_batch_of_48x48_faces(exported):
+    model = onnx.load(exported[0])
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims[1:]] == [48, 48, 1] and not dims[0].dim_value
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["weights"] == "float16" and "Neutral" in meta["class_names"]
+
+
+def test_an_export_that_disagrees_writes_nothing(tiny_model, tmp_path, monkeypatch):
+    import cli
+    import export
+
+    monkeypatch.setattr(export, "MAX_DIFFERENCE", -1.0)  # Nothing can agree this closely.
+    out = tmp_path / "never.onnx"
+    with pytest.raises(cli.UsageError, match="disagrees with Keras"):
+        export.export(tiny_model, str(out))
+    assert not out.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
+
+
+def test_wrong_input_and_missing_names_are_one_line(tmp_path):
+    from onnx import TensorProto, helper
+
+    def save(shape, meta, name):
+        x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)
+        y = helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)
+        graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g", [x], [y])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        for k, v in meta.items():
+            model.metadata_props.add(key=k, value=v)
+        path = tmp_path / name
+        onnx.save(model, path)
+        return str(path)
+
+    import matplotlib.cbook
+
+    photo = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    wrong_shape = save([None, 10], {"class_names": '["a"]'}, "other_task.onnx")
+    assert_one_line_error(run_script("emotions.py", photo, "--model", wrong_shape), "other_task.onnx", "takes x")
+    unnamed = save([None, 48, 48, 1], {}, "unnamed.onnx")
+    assert_one_line_error(run_script("emotions.py", photo, "--model", unnamed), "unnamed.onnx", "no class names")
+
+
+def test_gradient_scripts_say_they_need_keras(exported, tiny_data, tmp_path):
+    for script in ("saliency.py", "visualize_filters.py"):
+        result = run_script(script, "--model", exported[0], "--data", tiny_data["train"], "--out-dir", str(tmp_path))
+        assert_one_line_error(result, "needs the Keras model")
+
+
+def test_a_missing_exporter_says_what_to_install(tiny_model, tmp_path):
+    code = ("import sys; sys.modules['tf2onnx'] = None; sys.argv = ['export.py', sys.argv[1], '--out', sys.argv[2]]; "
+            "import runpy; sys.path.insert(0, '.'); runpy.run_path('export.py', run_name='__main__')")
+    result = run_script("-c", code, tiny_model, str(tmp_path / "m.onnx"))
+    assert_one_line_error(result, "needs tf2onnx", "pip install tf2onnx onnx onnxruntime")

@@ -1,0 +1,82 @@
+"""Emotions without TensorFlow: the released ONNX copies through emotions.py
+and predict.py, with neither tensorflow nor keras imported. CI runs this file
+a second time in a virtual environment made from requirements-inference.txt
+alone, where TensorFlow is not installed at all."""
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+from conftest import ROOT, csv_text, learnable_faces, run_script, write_csv
+
+RELEASED_ONNX = os.path.join(ROOT, "models", "fer2013_cnn.onnx")
+# Runs a script as `python script.py ...` would, then reports what it imported.
+RUN_AND_LIST_IMPORTS = (
+    "import runpy, sys; script = sys.argv[1]; sys.argv = sys.argv[1:]; sys.path.insert(0, '.')\n"
+    "try:\n    runpy.run_path(script, run_name='__main__')\n"
+    "except SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+    "print('IMPORTED', 'tensorflow' in sys.modules, 'keras' in sys.modules); sys.exit(code)\n"
+)
+
+
+def run_listing_imports(*args):
+    result = run_script("-c", RUN_AND_LIST_IMPORTS, *args)
+    imported = [line for line in result.stdout.splitlines() if line.startswith("IMPORTED")]
+    return result, imported[-1] if imported else ""
+
+
+def grace_hopper():
+    import matplotlib.cbook
+
+    return matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+
+def test_emotions_on_a_photo_imports_no_tensorflow(tmp_path):
+    out = tmp_path / "faces.json"
+    result, imported = run_listing_imports("emotions.py", grace_hopper(), "--model", RELEASED_ONNX, "--json", str(out),
+                                           "--out-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert imported == "IMPORTED False False"
+    records = json.loads(out.read_text())
+    assert len(records) == 1 and records[0]["box"] is not None
+    assert sum(records[0]["probabilities"].values()) == pytest.approx(1, abs=1e-3)
+    assert (tmp_path / "grace_hopper.emotions.png").stat().st_size > 10_000
+
+
+def test_predict_with_the_onnx_model_imports_no_tensorflow(tmp_path):
+    images, labels = learnable_faces(3, seed=7)
+    test = write_csv(tmp_path / "test.csv", csv_text("ntu_test", images, ids=np.arange(len(images))))
+    key = tmp_path / "key.csv"
+    key.write_text("id,label\n" + "".join(f"{i},{l}\n" for i, l in enumerate(labels)))
+    out = tmp_path / "submission.csv"
+    result, imported = run_listing_imports("predict.py", "--model", RELEASED_ONNX, "--test", test,
+                                           "--labels", str(key), "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert imported == "IMPORTED False False"
+    assert "precision: float32 (ONNX Runtime)" in result.stdout and "accuracy" in result.stdout
+    rows = out.read_text().splitlines()
+    assert rows[0] == "id,label" and len(rows) == len(images) + 1
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is not None, reason="TensorFlow is installed here")
+def test_without_tensorflow_the_default_model_is_the_onnx_copy(tmp_path):
+    import cli
+
+    assert cli.released_model() == RELEASED_ONNX
+    result = run_script("emotions.py", grace_hopper(), "--json", str(tmp_path / "f.json"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ONNX Runtime" in result.stdout
+
+
+@pytest.mark.parametrize("content, problem", [
+    (b"not a model at all", "not a readable ONNX model"),
+    (b"", "not a readable ONNX model"),
+])
+def test_a_file_that_is_not_an_onnx_model_is_one_line(tmp_path, content, problem):
+    from conftest import assert_one_line_error
+
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(content)
+    result = run_script("emotions.py", grace_hopper(), "--model", str(bad))
+    assert_one_line_error(result, "bad.onnx", problem)
