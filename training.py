@@ -393,14 +393,37 @@ def make_callbacks(model, inference_model, out, log_path, backup_dir):
                 row["saved"] = 1
             else:
                 row["saved"] = 0
+            row.update(time_left(self.rows + [row], self.params.get("epochs") or int(row["epoch"])))
             self.rows.append(row)
             write_log(log_path, self.rows)
+            print(progress_line(row, self.params.get("epochs")), flush=True)
 
     restore = keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=True, double_checkpoint=True)
     return [StopOnNonFiniteLoss(), restore, EpochLog()]
 
 
-LOG_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "saved")
+LOG_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "saved", "minutes_left")
+
+
+def time_left(rows, epochs):
+    """{'minutes_left': ...} from the epochs' seconds so far: the mean of the
+    last five, leaving out the first epoch (it includes tracing) once there
+    are others, times the epochs still to train."""
+    seconds = [float(r["seconds"]) for r in rows]
+    recent = (seconds[1:] if len(seconds) > 1 else seconds)[-5:]
+    left = max(0, epochs - int(rows[-1]["epoch"]))
+    return {"minutes_left": round(left * sum(recent) / len(recent) / 60, 1)}
+
+
+def progress_line(row, epochs):
+    """One line per epoch that says how long the run still takes; after the
+    first, the estimated total too, so a slow machine shows early."""
+    epoch, minutes = int(row["epoch"]), float(row["seconds"]) / 60
+    line = (f"epoch {epoch}/{epochs}: {minutes:.2f} min, val_accuracy {row.get('val_accuracy', float('nan')):.4f}"
+            f"{' (best, saved)' if row['saved'] else ''}; about {row['minutes_left']:.0f} min left")
+    if epoch == 1 and epochs:
+        line += f" (estimated total {minutes * epochs:.0f} min)"
+    return line
 
 
 def read_log(path):

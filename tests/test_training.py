@@ -26,6 +26,22 @@ def test_training_script_end_to_end(tmp_path, tiny_data, script):
     assert load_model(str(out)).output_shape == (None, 7)
     assert curves.stat().st_size > 10_000
     assert not (tmp_path / "m.keras.resume").exists()  # Cleaned up after a finished run.
+    # A long run says when it will end: precision at start, then every epoch.
+    assert "precision: " in result.stdout
+    assert "epoch 1/2: " in result.stdout and "estimated total" in result.stdout
+    assert "epoch 2/2: " in result.stdout and "about 0 min left" in result.stdout
+    assert float(rows[0]["minutes_left"]) >= 0 and float(rows[1]["minutes_left"]) == 0
+
+
+def test_time_left_leaves_out_the_first_epoch_and_counts_what_remains():
+    from training import progress_line, time_left
+
+    rows = [{"epoch": 1, "seconds": 90.0}, {"epoch": 2, "seconds": 30.0}, {"epoch": 3, "seconds": 60.0}]
+    assert time_left(rows[:1], 10) == {"minutes_left": 13.5}  # Only the first so far: 9 x 90 s.
+    assert time_left(rows, 10) == {"minutes_left": 5.2}  # 7 epochs x 45 s.
+    row = dict(rows[0], val_accuracy=0.5, saved=1, minutes_left=13.5)
+    assert progress_line(row, 10) == ("epoch 1/10: 1.50 min, val_accuracy 0.5000 (best, saved); "
+                                      "about 14 min left (estimated total 15 min)")
 
 
 def test_cnn_learns_a_learnable_toy_set(tmp_path):
