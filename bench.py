@@ -9,7 +9,10 @@
     python bench.py breakdown --precision bfloat16              # where an epoch's seconds go
     python bench.py crop --train data/train.csv --detector haar # detector box vs FER2013's crop
     python bench.py detectors --train data/train.csv            # Haar vs MTCNN on pasted real faces
-    python bench.py emotions                                    # emotions.py: photo ms, video frames/s
+    python bench.py emotions                                    # emotions.py, Keras and ONNX: photo ms, video frames/s
+    python bench.py runtimes --faces 4096                       # ONNX Runtime vs TensorFlow: images/s, start-up
+    python bench.py parity --train data/train.csv               # a .keras model vs its ONNX copy on validation
+    python bench.py serve --clients 4 --seconds 20              # a running serve.py: frames/s, p50/p95 latency
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
@@ -376,19 +379,116 @@ def bench_emotions(args):
             writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
         writer.release()
 
-        def seconds(*paths):
-            start = time.perf_counter()
-            subprocess.run([sys.executable, "emotions.py", *paths], check=True, capture_output=True)
-            return time.perf_counter() - start
+        for model in (args.model, args.onnx):
+            def seconds(*paths):
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "emotions.py", *paths, "--model", model], check=True,
+                               capture_output=True)
+                return time.perf_counter() - start
 
-        one = seconds(os.path.join(photos, "000.jpg"))
-        many = seconds(photos)
-        clip = seconds(video)
-    per_photo = (many - one) / (args.photos - 1)
-    print(f"emotions: one photo {one:.1f} s end to end (start-up included); {args.photos} photos {many:.1f} s")
-    print(f"  per 1-megapixel photo, one face   {1000 * per_photo:7.0f} ms  (target <= 50)")
-    print(f"  1280x720 video, {args.frames} frames       {clip:7.1f} s end to end -> "
-          f"{args.frames / (clip - one + per_photo):.1f} frames/s after start-up (target >= 15)")
+            one = seconds(os.path.join(photos, "000.jpg"))
+            many = seconds(photos)
+            clip = seconds(video)
+            per_photo = (many - one) / (args.photos - 1)
+            print(f"emotions, {os.path.basename(model)}: one photo {one:.2f} s end to end (start-up included; "
+                  f"target with ONNX <= 1.5); {args.photos} photos {many:.1f} s")
+            print(f"  per 1-megapixel photo, one face   {1000 * per_photo:7.0f} ms  (target <= 50)")
+            print(f"  1280x720 video, {args.frames} frames       {clip:7.1f} s end to end -> "
+                  f"{args.frames / (clip - one + per_photo):.1f} frames/s after start-up (target >= 30)")
+
+
+def bench_parity(args):
+    """The .keras model and its ONNX copy on the validation split of --train
+    (PublicTest for a file with a Usage column): top-class agreement and the
+    largest probability difference, both in float32, flip TTA as predict.py."""
+    from inference import OnnxModel, Predictor
+
+    data = fer2013.load_csv(args.train)
+    _, val_idx = fer2013.split_indices(data)
+    faces = data.images[val_idx]
+    keras_p = Predictor([cli.load_model(args.model, "float32")], tta="flip")(faces)
+    onnx_p = Predictor([OnnxModel(args.onnx)], tta="flip")(faces)
+    agree = np.mean(keras_p.argmax(1) == onnx_p.argmax(1))
+    print(f"parity: {os.path.basename(args.model)} vs {os.path.basename(args.onnx)} on {len(faces)} validation faces: "
+          f"top class the same on {agree:.4%} (target >= 99.9%), largest probability difference "
+          f"{np.abs(keras_p - onnx_p).max():.1e} (target <= 2e-3)")
+
+
+def bench_serve(args):
+    """A running serve.py under load: --clients threads post a 640x480 camera
+    frame (a real face) for --seconds, each waiting for its answer as the
+    page does; frames/s and latency percentiles, loopback only."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    import cv2
+    from matplotlib import cbook
+
+    from faces import read_image
+
+    if not args.url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]")):
+        raise cli.UsageError(f"--url {args.url}: the load test only sends to this machine (http://127.0.0.1:PORT)")
+    face = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[40:440, 200:541] = cv2.resize(face, (341, 400))
+    jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    latencies, errors, stop = [], [], time.perf_counter() + args.seconds
+
+    def client():
+        while time.perf_counter() < stop:
+            request = urllib.request.Request(args.url + "/api/emotions", data=jpeg,
+                                             headers={"Content-Type": "image/jpeg"})
+            start = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    response.read()
+                latencies.append(time.perf_counter() - start)
+            except (urllib.error.URLError, OSError) as e:
+                errors.append(e)
+
+    threads = [threading.Thread(target=client) for _ in range(args.clients)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    print(f"serve: {args.clients} clients, {wall:.1f} s: {len(latencies) / wall:.1f} frames/s, "
+          f"p50 {np.percentile(ms, 50):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms, {len(errors)} errors")
+
+
+def bench_runtimes(args):
+    """ONNX Runtime against TensorFlow on the same faces: images/s of one
+    view in batches of 256, TensorFlow in float32 and in the best precision
+    this machine has, and each one's start-up to the first prediction in a
+    fresh process (imports, loading, the first batch)."""
+    import precision
+    from inference import OnnxModel, Predictor
+
+    faces, _ = synthetic_faces(args.faces)
+    first = "import sys, numpy as np; sys.path.insert(0, '.'); import cli; from inference import Predictor; " \
+            "m = cli.load_model(sys.argv[1], sys.argv[2]); Predictor([m])(np.zeros((1, 48, 48, 1), np.uint8))"
+    best = precision.resolve("auto")
+    runs = [("ONNX Runtime float32", args.onnx, "float32")] + \
+           [(f"TensorFlow {p}", args.model, p) for p in dict.fromkeys(["float32", best])]
+    rates = {}
+    for name, path, compute in runs:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", first, path, compute], check=True, capture_output=True)
+        started = time.perf_counter() - start
+        model = OnnxModel(path) if path.endswith(".onnx") else cli.load_model(path, compute)
+        predictor = Predictor([model])
+        predictor(faces[:256])  # Warm up (tracing, memory pools).
+        start = time.perf_counter()
+        predictor(faces)
+        rates[name] = len(faces) / (time.perf_counter() - start)
+        print(f"runtimes: {name:<22} {rates[name]:7.0f} images/s; start-up to the first prediction {started:5.2f} s")
+    onnx_rate = rates["ONNX Runtime float32"]
+    for name, rate in rates.items():
+        if name.startswith("TensorFlow"):
+            print(f"  ONNX Runtime / {name}: {onnx_rate / rate:.2f}x")
 
 
 def bench_breakdown(args):
@@ -458,10 +558,13 @@ def bench_breakdown(args):
 def main(argv=None):
     p = cli.parser(__doc__)
     p.add_argument("what", choices=["csv", "throughput", "memory", "predict", "epochs", "precision", "crop",
-                                    "detectors", "emotions", "breakdown"])
+                                    "detectors", "emotions", "breakdown", "runtimes", "parity", "serve"])
     p.add_argument("--train", default="data/train.csv", help="training CSV")
     p.add_argument("--test", default="data/test.csv", help="test CSV")
-    p.add_argument("--model", default=cli.RELEASED_MODEL, help="model for the predict and detectors benchmarks")
+    p.add_argument("--model", default=cli.RELEASED_MODEL,
+                   help="Keras model for the predict, detectors, emotions and runtimes benchmarks")
+    p.add_argument("--onnx", default=cli.released_model(prefer_onnx=True),
+                   help="ONNX model for the emotions and runtimes benchmarks")
     p.add_argument("--repeat", type=int, default=3, help="csv: timings per parser")
     p.add_argument("--images", type=int, default=3072, help="throughput: images per epoch")
     p.add_argument("--epochs", type=int, default=3, help="throughput and epochs: epochs (the first is not timed)")
@@ -475,10 +578,14 @@ def main(argv=None):
     p.add_argument("--faces", type=int, default=600, help="crop and detectors: faces")
     p.add_argument("--photos", type=int, default=11, help="emotions: photos")
     p.add_argument("--frames", type=int, default=150, help="emotions: video frames")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="serve: a running serve.py")
+    p.add_argument("--clients", type=int, default=4, help="serve: concurrent clients")
+    p.add_argument("--seconds", type=float, default=20, help="serve: how long to send frames")
     args = p.parse_args(argv)
     {"csv": bench_csv, "throughput": bench_throughput, "memory": bench_memory, "predict": bench_predict,
      "epochs": bench_epochs, "precision": bench_precision, "crop": bench_crop, "detectors": bench_detectors,
-     "emotions": bench_emotions, "breakdown": bench_breakdown}[args.what](args)
+     "emotions": bench_emotions, "breakdown": bench_breakdown, "runtimes": bench_runtimes,
+     "parity": bench_parity, "serve": bench_serve}[args.what](args)
 
 
 if __name__ == "__main__":

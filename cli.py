@@ -23,6 +23,11 @@ MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
 RELEASED_MODEL = os.path.join(MODELS_DIR, "fer2013_cnn.keras")
 
 
+# The released model emotions.py and serve.py read faces with (models/README.md
+# says how it was chosen).
+EMOTIONS_MODEL = "fer2013_cnn"
+
+
 def released_model(name="fer2013_cnn", prefer_onnx=False):
     """A released model's path: its ONNX copy where TensorFlow is not
     installed (or prefer_onnx asks for it and the copy exists), else the

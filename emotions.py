@@ -19,14 +19,14 @@ import time
 import numpy as np
 
 import cli
-from faces import CROP_SCALE, DETECT_SIDE, DETECTORS, kind_of
-from fer2013 import CLASS_NAMES, DataError, atomic_output
+from faces import DETECT_SIDE, DETECTORS, Analyser, kind_of, record
+from fer2013 import DataError, atomic_output
 
 
 def parse_args(argv=None):
     p = cli.parser(__doc__)
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos, folders and videos")
-    p.add_argument("--model", default=cli.released_model(prefer_onnx=True),
+    p.add_argument("--model", default=cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True),
                    help="saved .keras or .onnx model (default: the released ONNX copy, which starts in a fraction of a second)")
     p.add_argument("--detector", choices=sorted(DETECTORS), default="haar", help="face detector")
     p.add_argument("--detect-size", type=int, default=DETECT_SIDE,
@@ -71,40 +71,6 @@ def find_inputs(paths, skip=None):
     if not found:
         raise cli.UsageError(f"no photos or videos in {', '.join(paths)}")
     return found
-
-
-def record(path, box, probabilities, names=CLASS_NAMES, frame=None, seconds=None, face=None):
-    """One face (or, with box None, a photo without one), as --json writes it;
-    names: the model's classes, in output order."""
-    return {
-        "file": path, "frame": frame, "time": None if seconds is None else round(seconds, 3), "face": face,
-        "box": None if box is None else [int(v) for v in box],
-        "probabilities": None if probabilities is None else
-        {name: round(float(p), 5) for name, p in zip(names, probabilities)},
-        "emotion": None if probabilities is None else names[int(np.argmax(probabilities))],
-    }
-
-
-class Analyser:
-    """Detect, crop and classify: one detector and one model for every input."""
-
-    def __init__(self, args):
-        from inference import Predictor
-
-        self.detector = DETECTORS[args.detector](args.detect_size)
-        self.scale = CROP_SCALE[args.detector]
-        self.predict = Predictor([cli.load_model(args.model, args.precision)], tta=args.tta)
-        self.class_names = self.predict.class_names
-
-    def faces(self, rgbs):
-        """For each image: [(box, probabilities)], all faces classified in one batch."""
-        from faces import crop_face, to_gray
-
-        boxes = [self.detector(rgb) for rgb in rgbs]
-        grays = [to_gray(rgb) if found else None for rgb, found in zip(rgbs, boxes)]
-        crops = [crop_face(gray, box, self.scale) for gray, found in zip(grays, boxes) for box in found]
-        probabilities = iter(self.predict(np.stack(crops)) if crops else [])
-        return [[(box, next(probabilities)) for box in found] for found in boxes]
 
 
 def analyse_photo(path, analyser, out_dir, root):
@@ -278,7 +244,10 @@ def write_csv(path, records, names):
 def main(argv=None):
     args = parse_args(argv)
     inputs = find_inputs(args.paths, skip=args.out_dir)
-    analyser = Analyser(args)
+    from inference import Predictor
+
+    predictor = Predictor([cli.load_model(args.model, args.precision)], tta=args.tta)
+    analyser = Analyser(predictor, args.detector, args.detect_size)
     records, started = [], time.time()
     for path, kind, folder in inputs:
         try:

@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from fer2013 import DataError, face_pixels
+from fer2013 import CLASS_NAMES, DataError, face_pixels
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -33,14 +33,24 @@ def kind_of(path):
     return "image" if ext in IMAGE_EXTENSIONS else "video" if ext in VIDEO_EXTENSIONS else None
 
 
-def read_image(path):
-    """A photo as (H, W, 3) uint8 RGB, upright as its EXIF orientation says.
-    Grayscale, 16-bit, palette, RGBA/LA (composited on white) and CMYK files
-    all come out the same way. Raises DataError naming the file otherwise."""
+class ImageTooLarge(DataError):
+    """An image with more pixels than the caller allows (a decompression bomb)."""
+
+
+def read_image(path, max_pixels=None, name=None):
+    """A photo (a path or a file object) as (H, W, 3) uint8 RGB, upright as
+    its EXIF orientation says. Grayscale, 16-bit, palette, RGBA/LA (composited
+    on white) and CMYK files all come out the same way. Raises DataError
+    naming the file (or `name`) otherwise, and ImageTooLarge, before decoding,
+    for more than max_pixels pixels."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    name = name or path
     try:
         with Image.open(path) as image:
+            if max_pixels and image.width * image.height > max_pixels:
+                raise ImageTooLarge(name, f"{image.width} x {image.height} pixels is more than the "
+                                          f"{max_pixels:,} allowed")
             image.load()  # Decode now: a truncated file fails here, not later.
             image = ImageOps.exif_transpose(image)
     except FileNotFoundError:
@@ -48,9 +58,13 @@ def read_image(path):
     except IsADirectoryError:
         raise DataError(path, "is a folder, not an image") from None
     except UnidentifiedImageError:
-        raise DataError(path, "not an image file (or a format Pillow cannot read)") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise DataError(path, f"cannot decode the image ({str(e).splitlines()[0][:120]})") from None
+        raise DataError(name, "not an image file (or a format Pillow cannot read)") from None
+    except DataError:
+        raise
+    except Image.DecompressionBombError as e:  # Pillow's own limit, checked as it opens the file.
+        raise ImageTooLarge(name, f"more pixels than allowed ({str(e).splitlines()[0][:120]})") from None
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DataError(name, f"cannot decode the image ({str(e).splitlines()[0][:120]})") from None
     return to_rgb8(image)
 
 
@@ -218,3 +232,36 @@ COLOURS = {
     "Sad": (69, 123, 157), "Surprise": (255, 140, 66), "Neutral": (200, 200, 200),
     "Contempt": (141, 110, 99),
 }
+
+
+def record(path, box, probabilities, names=CLASS_NAMES, frame=None, seconds=None, face=None):
+    """One face (or, with box None, a photo without one) as emotions.py's
+    --json and serve.py's answers give it; names: the model's classes, in
+    output order."""
+    return {
+        "file": path, "frame": frame, "time": None if seconds is None else round(seconds, 3), "face": face,
+        "box": None if box is None else [int(v) for v in box],
+        "probabilities": None if probabilities is None else
+        {name: round(float(p), 5) for name, p in zip(names, probabilities)},
+        "emotion": None if probabilities is None else names[int(np.argmax(probabilities))],
+    }
+
+
+class Analyser:
+    """Detect, crop and classify: one detector and one predictor (see
+    inference.Predictor) for every image, the same for emotions.py and
+    serve.py, so photos, videos and the web page share one path."""
+
+    def __init__(self, predictor, detector="haar", detect_size=DETECT_SIDE):
+        self.detector = DETECTORS[detector](detect_size)
+        self.scale = CROP_SCALE[detector]
+        self.predict = predictor
+        self.class_names = predictor.class_names
+
+    def faces(self, rgbs):
+        """For each image: [(box, probabilities)], all faces classified in one batch."""
+        boxes = [self.detector(rgb) for rgb in rgbs]
+        grays = [to_gray(rgb) if found else None for rgb, found in zip(rgbs, boxes)]
+        crops = [crop_face(gray, box, self.scale) for gray, found in zip(grays, boxes) for box in found]
+        probabilities = iter(self.predict(np.stack(crops)) if crops else [])
+        return [[(box, next(probabilities)) for box in found] for found in boxes]

@@ -87,3 +87,15 @@ def test_a_missing_exporter_says_what_to_install(tiny_model, tmp_path):
             "import runpy; sys.path.insert(0, '.'); runpy.run_path('export.py', run_name='__main__')")
     result = run_script("-c", code, tiny_model, str(tmp_path / "m.onnx"))
     assert_one_line_error(result, "needs tf2onnx", "pip install tf2onnx onnx onnxruntime")
+
+
+def test_bench_compares_the_runtimes_and_checks_parity(tiny_model, tiny_data, exported):
+    result = run_script("bench.py", "parity", "--train", tiny_data["train"], "--model", tiny_model, "--onnx", exported[0])
+    assert result.returncode == 0, result.stderr[-3000:]
+    agree = float(result.stdout.split("top class the same on ")[1].split("%")[0])
+    assert agree >= 90  # The strict parity check is the test above, on 420 faces.
+    result = run_script("bench.py", "runtimes", "--model", tiny_model, "--onnx", exported[0], "--faces", "300")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [l for l in result.stdout.splitlines() if l.startswith("runtimes:")]
+    assert lines[0].startswith("runtimes: ONNX Runtime float32") and "TensorFlow float32" in lines[1]
+    assert "ONNX Runtime / TensorFlow float32:" in result.stdout

@@ -1,0 +1,152 @@
+"""A local web page: live webcam emotions and photo drop, over the same
+detection, crop and model as emotions.py.
+
+    python serve.py                                   # http://127.0.0.1:8000
+    python serve.py --model models/fer2013_cnn.onnx --port 8080
+
+The browser owns the camera and sends frames; the server answers each with
+the faces it finds (the records emotions.py --json writes). It binds to
+127.0.0.1 unless --host says otherwise. Nothing uploaded is written to disk.
+
+    POST /api/emotions   an image (multipart field `file`, or a raw JPEG/PNG/... body)
+    GET  /api/health     the model, its classes, the runtime and the precision
+"""
+import io
+import os
+import sys
+import threading
+import time
+
+import cli
+from faces import COLOURS, DETECT_SIDE, Analyser, ImageTooLarge, read_image, record
+from fer2013 import DataError
+
+MAX_BODY_BYTES = 10 * 2**20  # 10 MiB: a phone photo is 2-6 MB.
+MAX_PIXELS = 50_000_000  # A 50-megapixel photo; anything larger is refused before decoding.
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+
+def parse_args(argv=None):
+    p = cli.parser(__doc__)
+    p.add_argument("--model", default=cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True),
+                   help="saved .keras or .onnx model (default: emotions.py's, the released ONNX copy)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; anything else than 127.0.0.1 "
+                                                      "lets other machines use the page")
+    p.add_argument("--port", type=int, default=8000, help="port")
+    cli.add_tta_flag(p, "flip", ("none", "flip"), help="also classify each face's mirror image")
+    cli.add_precision_flag(p)
+    return p.parse_args(argv)
+
+
+class TooLarge(Exception):
+    pass
+
+
+async def read_limited(request, limit=MAX_BODY_BYTES):
+    """The request body, refusing (TooLarge) past `limit` bytes without
+    reading the rest, whatever Content-Length says."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"the body is {int(declared):,} bytes; at most {limit:,} are accepted")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"the body is over {limit:,} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def image_bytes(request):
+    """(bytes, name) of the uploaded image: a multipart `file` field or the raw body."""
+    from starlette.requests import Request
+
+    body = await read_limited(request)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return body, "upload"
+
+    async def replay():  # Starlette parses the form from a receive channel: give it the bytes read.
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(request.scope, replay).form()
+    upload = form.get("file")
+    if upload is None or not hasattr(upload, "read"):
+        raise DataError("upload", "a multipart upload needs its image in a field named 'file'")
+    return await upload.read(), upload.filename or "upload"
+
+
+def create_app(analyser, model_name, runtime, precision):
+    """The ASGI app: the page, /api/health and /api/emotions over one analyser."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
+    from starlette.concurrency import run_in_threadpool
+
+    app = FastAPI(title="Emotions", docs_url=None, redoc_url=None)
+    lock = threading.Lock()  # One detector and one model: one frame at a time.
+
+    def error(status, message):
+        return JSONResponse({"error": message}, status_code=status)
+
+    @app.get("/")
+    def page():
+        return FileResponse(os.path.join(STATIC, "index.html"))
+
+    @app.get("/api/health")
+    def health():
+        return {"model": model_name, "classes": list(analyser.class_names), "runtime": runtime,
+                "precision": precision, "colours": {c: COLOURS.get(c, (255, 255, 255)) for c in analyser.class_names}}
+
+    @app.post("/api/emotions")
+    async def emotions(request: Request):
+        started = time.perf_counter()
+        try:
+            data, name = await image_bytes(request)
+            if not data:
+                return error(415, "the request holds no image")
+            rgb = read_image(io.BytesIO(data), MAX_PIXELS, name=name)
+        except TooLarge as e:
+            return error(413, str(e))
+        except ImageTooLarge as e:
+            return error(413, str(e))
+        except DataError as e:
+            return error(415, str(e))
+
+        def analyse():
+            with lock:
+                return analyser.faces([rgb])[0]
+
+        found = await run_in_threadpool(analyse)
+        faces = [record(name, box, p, analyser.class_names, face=i) for i, (box, p) in enumerate(found)]
+        return {"width": rgb.shape[1], "height": rgb.shape[0], "faces": faces,
+                "milliseconds": round(1000 * (time.perf_counter() - started), 1)}
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def build(model_path, precision="auto", tta="flip", detector="haar"):
+    """(app, analyser) for a model file; what main and the tests run."""
+    from inference import Predictor, is_onnx
+
+    model = cli.load_model(model_path, precision)
+    analyser = Analyser(Predictor([model], tta=tta), detector, DETECT_SIDE)
+    runtime = "onnxruntime" if is_onnx(model_path) else "tensorflow"
+    compute = "float32" if is_onnx(model_path) else __import__("precision").resolve(precision)
+    return create_app(analyser, os.path.basename(model_path), runtime, compute), analyser
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    app, _ = build(args.model, args.precision, args.tta)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}: other machines on the network can use this page "
+              f"and its camera frames", file=sys.stderr)
+    import uvicorn
+
+    print(f"open http://{args.host}:{args.port}/ in a browser (Ctrl-C stops the server)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    cli.run(main)

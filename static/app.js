@@ -1,0 +1,203 @@
+// The page: camera frames and dropped photos go to /api/emotions; the
+// answers are drawn over the picture. At most one camera frame is in flight,
+// so the frame rate follows the server and no queue can grow.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const HISTORY_MS = 30000;
+const FRAME_SIDE = 640; // Frames are sent at most this wide: detection runs at 640 px anyway.
+let classes = [];
+let colours = {};
+const history = []; // {t, probabilities} of the largest face, last 30 s.
+
+function colour(name) {
+  const c = colours[name] || [255, 255, 255];
+  return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
+}
+
+async function health() {
+  try {
+    const answer = await (await fetch("/api/health")).json();
+    classes = answer.classes;
+    colours = answer.colours;
+    $("model").textContent = `${answer.model} on ${answer.runtime} (${answer.precision}): ${classes.join(", ")}`;
+    $("legend").innerHTML = classes.map((c) => `<li><i style="background:${colour(c)}"></i>${c}</li>`).join("");
+    showBars(null);
+  } catch (e) {
+    $("model").textContent = "the server does not answer";
+  }
+}
+
+async function analyse(blob) {
+  const started = performance.now();
+  const response = await fetch("/api/emotions", { method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" } });
+  const answer = await response.json();
+  if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+  answer.latency = performance.now() - started;
+  return answer;
+}
+
+function drawFaces(ctx, faces, scale) {
+  ctx.lineWidth = Math.max(2, 3 * scale);
+  ctx.font = `${Math.max(14, Math.round(20 * scale))}px system-ui, sans-serif`;
+  ctx.textBaseline = "bottom";
+  for (const face of faces) {
+    const [x, y, w, h] = face.box.map((v) => v * scale);
+    const label = `${face.emotion} ${face.probabilities[face.emotion].toFixed(2)}`;
+    ctx.strokeStyle = ctx.fillStyle = colour(face.emotion);
+    ctx.strokeRect(x, y, w, h);
+    const width = ctx.measureText(label).width + 8;
+    ctx.fillRect(x - ctx.lineWidth / 2, y - parseInt(ctx.font) - 6, width, parseInt(ctx.font) + 6);
+    ctx.fillStyle = "#111";
+    ctx.fillText(label, x + 4, y - 3);
+  }
+}
+
+function largest(faces) {
+  return faces.reduce((best, f) => (!best || f.box[2] * f.box[3] > best.box[2] * best.box[3] ? f : best), null);
+}
+
+function showBars(face) {
+  $("bars").innerHTML = classes.map((c) => {
+    const p = face ? face.probabilities[c] : 0;
+    return `<li><span>${c}</span><span class="bar"><span style="width:${(100 * p).toFixed(1)}%;background:${colour(c)}"></span></span><span>${p.toFixed(2)}</span></li>`;
+  }).join("");
+}
+
+function drawChart() {
+  const canvas = $("chart");
+  const ctx = canvas.getContext("2d");
+  const now = performance.now();
+  while (history.length && now - history[0].t > HISTORY_MS) history.shift();
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.strokeStyle = "#e3e6eb";
+  for (let k = 1; k < 4; k++) {
+    ctx.beginPath(); ctx.moveTo(0, (k * canvas.height) / 4); ctx.lineTo(canvas.width, (k * canvas.height) / 4); ctx.stroke();
+  }
+  ctx.lineWidth = 2;
+  for (const c of classes) {
+    ctx.strokeStyle = colour(c);
+    ctx.beginPath();
+    history.forEach((h, i) => {
+      const x = canvas.width * (1 - (now - h.t) / HISTORY_MS);
+      const y = canvas.height * (1 - (h.probabilities ? h.probabilities[c] : 0));
+      i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
+    });
+    ctx.stroke();
+  }
+}
+
+// Live camera ---------------------------------------------------------------
+let stream = null;
+const frames = []; // Completion times of the last frames, for frames/s.
+
+function cameraMessage(text) {
+  $("camera-message").hidden = !text;
+  $("camera-message").textContent = text || "";
+}
+
+async function startCamera() {
+  if (stream) return stopCamera();
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    return cameraMessage("This browser gives no camera to this page (it needs http://127.0.0.1 or https).");
+  }
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+  } catch (e) {
+    const why = e.name === "NotAllowedError" ? "The camera was refused; allow it in the browser's site settings to see live emotions."
+      : e.name === "NotFoundError" ? "No camera was found. You can still drop photos below."
+      : `The camera could not start (${e.name}).`;
+    return cameraMessage(why);
+  }
+  cameraMessage("");
+  $("video").srcObject = stream;
+  $("camera").textContent = "Stop the camera";
+  await $("video").play();
+  loop();
+}
+
+function stopCamera() {
+  stream.getTracks().forEach((t) => t.stop());
+  stream = null;
+  $("camera").textContent = "Start the camera";
+  $("rate").textContent = "";
+}
+
+async function loop() {
+  const video = $("video");
+  const grab = document.createElement("canvas");
+  while (stream) {
+    if (!video.videoWidth) { await new Promise((r) => setTimeout(r, 50)); continue; }
+    const scale = Math.min(1, FRAME_SIDE / video.videoWidth);
+    grab.width = Math.round(video.videoWidth * scale);
+    grab.height = Math.round(video.videoHeight * scale);
+    grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
+    const blob = await new Promise((r) => grab.toBlob(r, "image/jpeg", 0.85));
+    let answer;
+    try {
+      answer = await analyse(blob); // The next frame waits for this answer.
+    } catch (e) {
+      cameraMessage(`The server did not analyse a frame: ${e.message}`);
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    const overlay = $("overlay");
+    overlay.width = grab.width;
+    overlay.height = grab.height;
+    const ctx = overlay.getContext("2d");
+    ctx.clearRect(0, 0, overlay.width, overlay.height);
+    drawFaces(ctx, answer.faces, 1);
+    const face = largest(answer.faces);
+    showBars(face);
+    const now = performance.now();
+    history.push({ t: now, probabilities: face ? face.probabilities : null });
+    drawChart();
+    frames.push(now);
+    while (frames.length && now - frames[0] > 3000) frames.shift();
+    const fps = frames.length > 1 ? (1000 * (frames.length - 1)) / (now - frames[0]) : 0;
+    $("rate").textContent = `${fps.toFixed(1)} frames/s, ${Math.round(answer.latency)} ms a frame (server ${answer.milliseconds} ms)`;
+  }
+}
+
+// Photos -------------------------------------------------------------------
+async function showPhoto(file) {
+  const box = document.createElement("div");
+  box.className = "result";
+  box.innerHTML = `<div><canvas></canvas></div><div><h3></h3><p class="muted">analysing…</p></div>`;
+  box.querySelector("h3").textContent = file.name;
+  $("results").prepend(box);
+  const note = box.querySelector("p");
+  let answer;
+  try {
+    answer = await analyse(file);
+  } catch (e) {
+    note.textContent = `Not analysed: ${e.message}`;
+    return;
+  }
+  const image = await createImageBitmap(file, { imageOrientation: "from-image" }).catch(() => null);
+  const canvas = box.querySelector("canvas");
+  canvas.width = answer.width;
+  canvas.height = answer.height;
+  const ctx = canvas.getContext("2d");
+  if (image) ctx.drawImage(image, 0, 0, answer.width, answer.height);
+  drawFaces(ctx, answer.faces, Math.max(1, answer.width / 800));
+  if (!answer.faces.length) {
+    note.textContent = `No face found (${answer.milliseconds} ms).`;
+    return;
+  }
+  const rows = answer.faces.map((f) => `<tr><td>${f.face}</td><td>${f.emotion}</td>${classes.map((c) => `<td>${f.probabilities[c].toFixed(2)}</td>`).join("")}</tr>`);
+  note.outerHTML = `<table><thead><tr><th>face</th><th>emotion</th>${classes.map((c) => `<th>${c}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table><p class="muted">${answer.faces.length} face(s), ${answer.milliseconds} ms</p>`;
+}
+
+function addFiles(files) {
+  for (const file of files) showPhoto(file);
+}
+
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); addFiles(e.dataTransfer.files); });
+drop.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("files").click(); } });
+$("files").addEventListener("change", (e) => { addFiles(e.target.files); e.target.value = ""; });
+$("camera").addEventListener("click", startCamera);
+health();

@@ -1,0 +1,212 @@
+"""serve.py: the JSON API on real and hostile uploads (FastAPI's TestClient),
+and the page in a real headless Chromium with a fake camera (Playwright)."""
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import zlib
+
+import numpy as np
+import pytest
+from conftest import ROOT, run_script
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+MODEL = os.path.join(ROOT, "models", "fer2013_cnn.onnx")
+
+
+def grace_hopper():
+    import matplotlib.cbook
+
+    return matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+
+@pytest.fixture(scope="module")
+def client():
+    import serve
+
+    app, _ = serve.build(MODEL)
+    return TestClient(app)
+
+
+def png_bytes(rgb):
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_health_names_the_model_and_its_classes(client):
+    answer = client.get("/api/health").json()
+    assert answer["model"] == "fer2013_cnn.onnx" and answer["runtime"] == "onnxruntime"
+    assert answer["classes"][-1] == "Neutral" and len(answer["classes"]) == 7
+    assert set(answer["colours"]) == set(answer["classes"])
+
+
+def test_a_photo_gets_the_same_faces_as_emotions_py(client, tmp_path):
+    data = open(grace_hopper(), "rb").read()
+    raw = client.post("/api/emotions", content=data, headers={"content-type": "image/jpeg"})
+    form = client.post("/api/emotions", files={"file": ("grace.jpg", data, "image/jpeg")})
+    assert raw.status_code == form.status_code == 200
+    assert raw.json()["faces"][0]["probabilities"] == form.json()["faces"][0]["probabilities"]
+    assert form.json()["faces"][0]["file"] == "grace.jpg" and raw.json()["milliseconds"] > 0
+    assert (raw.json()["width"], raw.json()["height"]) == (512, 600)
+    result = run_script("emotions.py", grace_hopper(), "--model", MODEL, "--json", str(tmp_path / "e.json"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = json.loads((tmp_path / "e.json").read_text())[0]
+    got = raw.json()["faces"][0]
+    assert got["box"] == expected["box"] and got["emotion"] == expected["emotion"]
+    for name, p in expected["probabilities"].items():
+        assert got["probabilities"][name] == pytest.approx(p, abs=1e-5)
+
+
+def test_a_photo_without_a_face(client):
+    answer = client.post("/api/emotions", content=png_bytes(np.full((200, 300, 3), 128, np.uint8)))
+    assert answer.status_code == 200 and answer.json()["faces"] == []
+
+
+@pytest.mark.parametrize("body, status, problem", [
+    (b"just some text", 415, "not an image file"),
+    (b"", 415, "holds no image"),
+    ("truncated", 415, "cannot decode the image"),
+    ("oversized", 413, "at most 10,485,760"),
+    ("bomb", 413, "more pixels than allowed"),
+    ("large", 413, "8000 x 8000 pixels is more than the 50,000,000 allowed"),
+])
+def test_bad_uploads_get_a_json_error_and_the_server_stays_up(client, body, status, problem):
+    if body == "truncated":
+        body = png_bytes(np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8))[:5000]
+    elif body == "oversized":
+        body = b"\x89PNG" + b"\0" * (10 * 2**20 + 1)
+    elif body == "bomb":
+        body = decompression_bomb()
+    elif body == "large":
+        body = decompression_bomb(8000)
+    answer = client.post("/api/emotions", content=body, headers={"content-type": "image/png"})
+    assert answer.status_code == status
+    assert problem in answer.json()["error"]
+    assert client.get("/api/health").status_code == 200  # Still serving.
+
+
+def decompression_bomb(side=50_000):
+    """A PNG of a few hundred bytes whose header claims side x side pixels."""
+    def chunk(kind, data):
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])  # 8-bit grayscale
+    rows = zlib.compress(b"\0" * (side + 1) * 4)  # The first rows only.
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def test_a_multipart_upload_without_a_file_field(client):
+    answer = client.post("/api/emotions", files={"photo": ("a.jpg", open(grace_hopper(), "rb").read(), "image/jpeg")})
+    assert answer.status_code == 415 and "field named 'file'" in answer.json()["error"]
+
+
+def test_the_page_and_its_scripts_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "getUserMedia" not in page.text and "/static/app.js" in page.text
+    script = client.get("/static/app.js").text
+    assert "getUserMedia" in script and "/api/emotions" in script
+    assert "http://" not in page.text + script.replace("http://127.0.0.1", "")  # Nothing fetched from outside.
+
+
+# The browser ------------------------------------------------------------------
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_y4m(path, rgb, frames=20, side=640):
+    """A camera video for Chromium's fake capture device: the photo, padded square."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    scale = side / max(height, width)
+    small = cv2.resize(rgb, (int(width * scale) // 2 * 2, int(height * scale) // 2 * 2))
+    canvas = np.full((side, side, 3), 90, np.uint8)
+    y, x = (side - small.shape[0]) // 2, (side - small.shape[1]) // 2
+    canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
+    yuv = cv2.cvtColor(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), cv2.COLOR_BGR2YUV_I420).tobytes()
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{side} H{side} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            f.write(b"FRAME\n" + yuv)
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "serve.py", "--model", MODEL, "--port", str(port)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "/api/health", timeout=1)
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(process.stdout.read())
+            time.sleep(0.25)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def chromium():
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.skip("no chromium here (apt-get install chromium)")
+    pytest.importorskip("playwright")
+    return path
+
+
+def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from faces import read_image
+
+    executable = chromium()
+    camera = tmp_path / "camera.y4m"
+    write_y4m(camera, read_image(grace_hopper()))
+    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=args)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.goto(server)
+        page.wait_for_function("document.querySelector('#model').textContent.includes('onnxruntime')")
+        page.click("#camera")
+        # The largest face's bars and the frame rate appear once a frame is analysed.
+        page.wait_for_function("document.querySelector('#rate').textContent.includes('frames/s')", timeout=20000)
+        bars = page.inner_text("#bars")
+        assert "Neutral" in bars
+        drawn = page.evaluate("""() => { const c = document.querySelector('#overlay');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
+        assert drawn > 500  # A box and its label are drawn over the video.
+        page.set_input_files("#files", grace_hopper())
+        page.wait_for_selector(".result table", timeout=20000)
+        assert "1 face(s)" in page.inner_text(".result")
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        if os.environ.get("SERVE_SCREENSHOT"):
+            shutil.copy(tmp_path / "page.png", os.environ["SERVE_SCREENSHOT"])
+        browser.close()
+    assert (tmp_path / "page.png").stat().st_size > 50_000
+
+
+def test_bench_serve_counts_frames_without_errors(server):
+    result = run_script("bench.py", "serve", "--url", server, "--clients", "2", "--seconds", "3")
+    assert result.returncode == 0, result.stderr[-2000:]
+    line = [l for l in result.stdout.splitlines() if l.startswith("serve:")][0]
+    assert " 0 errors" in line and "frames/s" in line and "p95" in line
