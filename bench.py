@@ -28,6 +28,7 @@ import numpy as np
 
 import cli
 import fer2013
+import runlog
 
 
 def plain_copy(path, folder):
@@ -117,22 +118,6 @@ class EpochTimer:
         self.callback = Callback()
 
 
-def compiled_model(arch, recipe, steps_per_epoch, fused, compute="float32"):
-    """A freshly seeded model compiled as training.train compiles it."""
-    import keras
-
-    import precision
-    import training
-    from models import ARCHITECTURES
-
-    keras.config.set_dtype_policy(precision.policy(compute))
-    keras.utils.set_random_seed(0)
-    model = ARCHITECTURES[arch](fused_batch_norm=fused)
-    model.compile(optimizer=training.make_optimizer(recipe, steps_per_epoch), metrics=["accuracy"],
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe["label_smoothing"]))
-    return model
-
-
 def bench_throughput(args):
     import keras
 
@@ -144,7 +129,7 @@ def bench_throughput(args):
     data = fer2013.Dataset(images, labels, np.arange(len(labels)), None)
     recipe = training.PRESETS[args.preset]
     compute = precision.resolve(args.precision)
-    compiled = lambda **kw: compiled_model(args.model_arch, recipe, len(images) // args.batch_size, **kw)
+    compiled = lambda **kw: training.compile_model(args.model_arch, recipe, len(images) // args.batch_size, **kw)
 
     # Bare: stock Keras layers in float32, in-memory float32 arrays, no augmentation, no callbacks of ours.
     x, y = images.astype("float32"), keras.utils.to_categorical(labels, 7)
@@ -224,7 +209,7 @@ def bench_epochs(args):
         subprocess.run(command, check=True, capture_output=True)
         import training
 
-        seconds = [float(r["seconds"]) for r in training.read_log(log)]
+        seconds = [float(r["seconds"]) for r in runlog.read_log(log)]
     devices = ", ".join(d.name for d in tf.config.list_physical_devices("GPU")) or "CPU only"
     print(f"epochs: train_cnn.py --preset fast on {args.train} ({devices})")
     print("  seconds per epoch: " + ", ".join(f"{s:.1f}" for s in seconds) + " (the first includes tracing)")
@@ -236,7 +221,7 @@ def bench_precision(args):
     from models import build_cnn
 
     data = fer2013.load_csv(args.train, limit=args.limit)
-    train_faces = len(fer2013.split_indices(data, 0.1, 0)[0])  # train_cnn.py's defaults.
+    train_faces = len(fer2013.split_indices(data)[0])  # train_cnn.py's split.
     rates = {}
     with tempfile.TemporaryDirectory() as folder:
         for name in ("float32", "bfloat16"):
@@ -247,7 +232,7 @@ def bench_precision(args):
             subprocess.run(command, check=True, capture_output=True)
             import training
 
-            rows = training.read_log(log)
+            rows = runlog.read_log(log)
             rates[name] = train_faces / float(rows[-1]["seconds"])
             print(f"precision: train_cnn.py --precision {name}: epoch {rows[-1]['epoch']} {float(rows[-1]['seconds']):.1f} s, "
                   f"{rates[name]:.0f} images/s (training, validation and checkpoint included)")
@@ -318,7 +303,7 @@ def bench_detectors(args):
     from inference import Predictor
 
     data = fer2013.load_csv(args.train)
-    _, val_idx = fer2013.split_indices(data, 0.1, 0)
+    _, val_idx = fer2013.split_indices(data)
     val = data.subset(val_idx)
     photos = pasted_faces(val, args.faces, np.random.default_rng(1))
     predict = Predictor([cli.load_model(args.model, "auto")], tta="flip")
@@ -509,7 +494,7 @@ def bench_breakdown(args):
     data = fer2013.Dataset(images, labels, np.arange(len(labels)), None)
     recipe = training.PRESETS["fast"]
     batch = args.batch_size
-    model = compiled_model("cnn", recipe, len(images) // batch, fused=True, compute=compute)
+    model = training.compile_model("cnn", recipe, len(images) // batch, fused=True, compute=compute)
     x, y = tf.constant(images[:batch].astype("float32")), tf.one_hot(labels[:batch], 7)
     for _ in range(3):
         model.train_on_batch(x, y)

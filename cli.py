@@ -80,8 +80,8 @@ def add_tta_flag(parser, default, modes, help):
 def add_split_flags(parser):
     """--val-split, --seed and --limit for the figure scripts: they must name
     the same validation faces the training run held out."""
-    parser.add_argument("--val-split", type=float, default=0.1, help="validation fraction, as in training")
-    parser.add_argument("--seed", type=int, default=0, help="split seed, as in training")
+    parser.add_argument("--val-split", type=float, default=fer2013.VAL_SPLIT, help="validation fraction, as in training")
+    parser.add_argument("--seed", type=int, default=fer2013.SPLIT_SEED, help="split seed, as in training")
     parser.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
 
 

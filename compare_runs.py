@@ -8,14 +8,10 @@ validation accuracy of its last epoch and its minutes of training. The last
 epoch is the fairer comparison for runs of one schedule: the best of many
 noisy readings flatters whichever run swings the most.
 """
-import csv
-import math
 import os
 
 import cli
-from fer2013 import DataError
-
-NEEDED = ("epoch", "accuracy", "val_accuracy", "seconds")
+from runlog import best_row, read_run
 
 
 def parse_args(argv=None):
@@ -32,34 +28,8 @@ def parse_args(argv=None):
     return args
 
 
-def read_run(path):
-    """The log's rows as dicts of floats; DataError names the file and line of any problem."""
-    try:
-        with open(path, newline="") as f:
-            reader = csv.DictReader(f)
-            missing = [c for c in NEEDED if c not in (reader.fieldnames or [])]
-            if missing:
-                raise DataError(path, f"not a training log: it lacks the column(s) {', '.join(missing)}")
-            rows = []
-            for line, row in enumerate(reader, start=2):
-                try:
-                    values = {c: float(row[c]) for c in NEEDED}
-                except (TypeError, ValueError):
-                    raise DataError(path, f"{', '.join(NEEDED)} must be numbers", line) from None
-                if not all(math.isfinite(v) for v in values.values()):
-                    raise DataError(path, "a value is not finite", line)
-                rows.append(values)
-    except OSError as e:
-        raise DataError(path, e.strerror or str(e)) from None
-    except UnicodeDecodeError:
-        raise DataError(path, "not a text file") from None
-    if not rows:
-        raise DataError(path, "has no epochs")
-    return rows
-
-
 def summarize(rows):
-    best = max(rows, key=lambda r: r["val_accuracy"])
+    best = best_row(rows)
     return dict(epochs=len(rows), best=best["val_accuracy"], best_epoch=int(best["epoch"]),
                 last=rows[-1]["val_accuracy"], minutes=sum(r["seconds"] for r in rows) / 60)
 

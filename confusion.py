@@ -17,6 +17,7 @@ import numpy as np
 import cli
 import fer2013
 import ferplus
+from files import atomic_output
 from inference import TTA_MODES
 
 
@@ -48,11 +49,8 @@ def select_faces(args):
             keep &= data.usage == fer2013.USAGES.index("PublicTest")
         return data.images[keep], labels[keep]
     if args.labels:
-        answers = fer2013.load_labels(args.labels)
-        keep = np.array([i in answers for i in data.ids.tolist()])
-        if not keep.any():
-            raise fer2013.DataError(args.labels, f"none of its ids occur in {args.data}")
-        return data.images[keep], np.array([answers[i] for i in data.ids[keep].tolist()])
+        keep, labels = fer2013.match_labels(data, args.labels)
+        return data.images[keep], labels
     if data.labels is None:
         raise fer2013.DataError(args.data, "has no labels; give an id,label key with --labels")
     if args.split == "all":
@@ -111,7 +109,7 @@ def main(argv=None):
     title = f"{os.path.basename(args.model)} on {os.path.basename(args.data)}, {part}{truth}\n" \
             f"{len(labels)} faces, accuracy {np.mean(predicted == labels):.4f}"
     plot_confusion(matrix, table, title, args.out, names)
-    with fer2013.atomic_output(os.path.splitext(args.out)[0] + ".txt") as tmp:
+    with atomic_output(os.path.splitext(args.out)[0] + ".txt") as tmp:
         with open(tmp, "w") as f:
             f.write(title + "\n\n" + table)
     print(title.replace("\n", ": "))

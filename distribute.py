@@ -68,6 +68,20 @@ def worker_paths(strategy, out, log_path, curves):
     return os.path.join(scratch, "model.keras"), os.path.join(scratch, "log.csv"), None, f"{out}.resume-worker{task}"
 
 
+def fit_for(strategy, keras_fit):
+    """The training loop for a strategy, called as loop(model, train_ds,
+    val_ds, epochs, callbacks, global_batch, verbose): keras_fit (training.fit,
+    Keras' fit over one iterator) for every strategy but multi-worker, where
+    Keras' fit fails (keras-team/keras#20585) and fit_multiworker runs."""
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return lambda model, train_ds, val_ds, epochs, callbacks, global_batch, verbose: \
+            fit_multiworker(strategy, model, train_ds, val_ds, epochs, callbacks, global_batch)
+    return lambda model, train_ds, val_ds, epochs, callbacks, global_batch, verbose: \
+        keras_fit(model, train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
+
+
 def fit_multiworker(strategy, model, train_ds, val_ds, epochs, callbacks, global_batch):
     """Distributed training loop with fit's callbacks and progress display."""
     import keras

@@ -20,7 +20,8 @@ import numpy as np
 
 import cli
 from faces import DETECT_SIDE, DETECTORS, Analyser, kind_of, record
-from fer2013 import DataError, atomic_output
+from fer2013 import DataError
+from files import atomic_output
 
 
 def parse_args(argv=None):

@@ -15,7 +15,8 @@ import tempfile
 import numpy as np
 
 import cli
-from fer2013 import IMAGE_SIZE, atomic_output
+from fer2013 import IMAGE_SIZE
+from files import atomic_output
 
 # What an export must reproduce: the same top class for every check face, and
 # probabilities within this much (float16 weights move them by ~1e-4).

@@ -7,7 +7,7 @@ finds a box centred on the crop whose side is the crop's divided by 1.027
 (median of 465 faces found among 600; interquartile range 0.97-1.11). MTCNN's
 box (the mtcnn package squares it) gives 1.021 (254 of 300). So a face here is
 cropped as the square of CROP_SCALE[detector] times the box, centred on the
-box, and resized to 48x48 by `fer2013.face_pixels`, the same function every
+box, and resized to 48x48 by `face_pixels`, the same function every
 other path into a model uses.
 
     rgb = read_image("photo.jpg")                  # EXIF-rotated, 8-bit RGB
@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 
-from fer2013 import CLASS_NAMES, DataError, face_pixels
+from fer2013 import CLASS_NAMES, IMAGE_SIZE, DataError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
@@ -152,6 +152,25 @@ class MtcnnDetector:
 
 
 DETECTORS = {"haar": HaarDetector, "mtcnn": MtcnnDetector}
+
+
+def face_pixels(gray):
+    """A grayscale face crop of any size -> the (48, 48, 1) uint8 face every
+    model takes: FER2013's own format, which the models scale to [0, 1]
+    themselves. Photos and videos (faces.py) go through here; CSV faces are
+    already in this format, and `fer2013.as_model_input` checks both on their way into
+    a model, so training and serving share one preprocessing path. Shrinking
+    averages pixels (area interpolation), as a downscaled face should."""
+    import cv2
+
+    gray = np.asarray(gray)
+    if gray.ndim == 3 and gray.shape[-1] == 1:
+        gray = gray[..., 0]
+    if gray.ndim != 2 or gray.dtype != np.uint8 or min(gray.shape) < 1:
+        raise ValueError(f"expected a 2-D uint8 grayscale crop, got {gray.dtype} {gray.shape}")
+    shrink = min(gray.shape) >= IMAGE_SIZE
+    face = cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return face[..., None]
 
 
 def crop_face(gray, box, scale):

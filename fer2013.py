@@ -11,7 +11,6 @@ names. No TensorFlow import: this module is fast to import and easy to test.
 import gzip
 import hashlib
 import os
-import tempfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from errors import DataError  # noqa: F401  (raised here; importers take it from here too)
+from files import atomic_output
 
 CLASS_NAMES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 # FER+ adds contempt; its classes keep FER2013's order, so the first seven line up.
@@ -266,25 +266,6 @@ def _parse_pixels(buf, field_starts, field_ends, numbers, path):
     return value.astype(np.uint8).reshape(len(starts), NUM_PIXELS)
 
 
-def face_pixels(gray):
-    """A grayscale face crop of any size -> the (48, 48, 1) uint8 face every
-    model takes: FER2013's own format, which the models scale to [0, 1]
-    themselves. Photos and videos (faces.py) go through here; CSV faces are
-    already in this format, and `as_model_input` checks both on their way into
-    a model, so training and serving share one preprocessing path. Shrinking
-    averages pixels (area interpolation), as a downscaled face should."""
-    import cv2
-
-    gray = np.asarray(gray)
-    if gray.ndim == 3 and gray.shape[-1] == 1:
-        gray = gray[..., 0]
-    if gray.ndim != 2 or gray.dtype != np.uint8 or min(gray.shape) < 1:
-        raise ValueError(f"expected a 2-D uint8 grayscale crop, got {gray.dtype} {gray.shape}")
-    shrink = min(gray.shape) >= IMAGE_SIZE
-    face = cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-    return face[..., None]
-
-
 def as_model_input(images):
     """Faces as every model takes them: (N, 48, 48, 1) uint8, raw 0-255 pixels.
     Accepts (N, 48, 48) too; anything else is a bug upstream, so it raises."""
@@ -329,36 +310,13 @@ def _write_cache(cached, data):
         pass  # A read-only or full cache folder only costs speed.
 
 
-class atomic_output:
-    """Context manager yielding a temporary path beside `path`; on success the
-    file is renamed over `path`, on any error it is removed. Readers therefore
-    see the old file or the complete new one, never a partial write."""
-
-    def __init__(self, path, suffix=None):
-        self.path = os.fspath(path)
-        self.suffix = suffix if suffix is not None else os.path.splitext(self.path)[1]
-
-    def __enter__(self):
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=".tmp-", suffix=self.suffix, dir=folder)
-        os.close(fd)
-        # mkstemp makes the file private (0600); give it the mode a plain
-        # open() would, so outputs are as readable as any other file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(self.tmp, 0o666 & ~umask)
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.remove(self.tmp)
-        return False
+# The validation split every script names, unless told otherwise: training
+# holds these faces out, and the figure scripts and benchmarks ask for the same.
+VAL_SPLIT = 0.1
+SPLIT_SEED = 0
 
 
-def split_indices(data, val_split=0.1, seed=0):
+def split_indices(data, val_split=VAL_SPLIT, seed=SPLIT_SEED):
     """(train_idx, val_idx). With a Usage column: Training trains, PublicTest
     validates (PrivateTest is held out). Otherwise a seeded split stratified by
     label, so every class keeps its share in both parts."""
@@ -402,3 +360,13 @@ def load_labels(path):
             raise DataError(path, f"expected an integer id and a label 0-6, found {','.join(row)[:40]!r}", line)
         answers[int(i)] = int(label)
     return answers
+
+
+def match_labels(data, key_path):
+    """(mask, labels): which rows of data an id,label key answers, and its
+    labels for them, in row order. DataError when it answers none."""
+    answers = load_labels(key_path)
+    known = np.array([i in answers for i in data.ids.tolist()], bool)
+    if not known.any():
+        raise DataError(key_path, "none of its ids occur in the faces' file")
+    return known, np.array([answers[i] for i in data.ids[known].tolist()])

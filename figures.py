@@ -5,7 +5,7 @@ import matplotlib
 matplotlib.use("Agg")  # No display on training boxes.
 import matplotlib.pyplot as plt  # noqa: E402
 
-from fer2013 import atomic_output  # noqa: E402
+from files import atomic_output  # noqa: E402
 
 
 def save(fig, path, dpi=120):
@@ -26,7 +26,9 @@ def plot_training_curves(rows, path, title):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    best = max(rows, key=lambda r: float(r["val_accuracy"]))
+    from runlog import best_row
+
+    best = best_row(rows)
     acc_ax.axhline(float(best["val_accuracy"]), color="gray", ls=":", lw=1)
     acc_ax.set_title(f"best validation accuracy {float(best['val_accuracy']):.4f} (epoch {best['epoch']})")
     loss_ax.set_title("loss (training loss includes label smoothing)")

@@ -18,7 +18,8 @@ import keras
 from keras import layers
 
 from errors import ModelFileError
-from fer2013 import CLASS_NAMES, FERPLUS_CLASSES, IMAGE_SIZE, NUM_CLASSES, atomic_output
+from fer2013 import CLASS_NAMES, FERPLUS_CLASSES, IMAGE_SIZE, NUM_CLASSES
+from files import atomic_output
 from precision import policy
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)

@@ -16,7 +16,8 @@ import numpy as np
 
 import cli
 import fer2013
-from fer2013 import USAGES, atomic_output
+from fer2013 import USAGES
+from files import atomic_output
 from inference import TTA_MODES  # inference.py imports TensorFlow only when predicting.
 
 
@@ -51,11 +52,7 @@ def report_accuracy(data, predicted, labels_path):
     from inference import accuracy_lines
 
     if labels_path:
-        answers = fer2013.load_labels(labels_path)
-        known = np.array([i in answers for i in data.ids.tolist()])
-        if not known.any():
-            raise fer2013.DataError(labels_path, "none of its ids occur in the test file")
-        truth = np.array([answers[i] for i in data.ids[known].tolist()])
+        known, truth = fer2013.match_labels(data, labels_path)
         print(f"scored against {labels_path}:")
         print("\n".join(accuracy_lines(truth, predicted[known])))
     elif data.labels is not None:

@@ -4,7 +4,6 @@ Data pipeline (uint8 in memory, augmentation per batch), recipes (presets),
 callbacks (resume, best-model checkpoint, per-epoch log, NaN guard) and the
 command-line flags. The scripts only pick an architecture and a preset.
 """
-import csv
 import math
 import os
 import sys
@@ -14,8 +13,10 @@ import numpy as np
 
 import cli
 import fer2013
-from distribute import STRATEGIES
 import ferplus
+from augment import mixup, random_affine, random_erase
+from runlog import best_row, progress_line, read_log, time_left, write_log
+from distribute import STRATEGIES
 from fer2013 import NUM_CLASSES
 
 # Training recipes. Flags given on the command line override these values.
@@ -91,8 +92,9 @@ def build_parser(description, model_name, presets, default_preset):
                         "--train, which must then be fer2013.csv or icml_face_data.csv; PublicTest validates")
     p.add_argument("--label-mode", choices=ferplus.LABEL_MODES, default="majority",
                    help="with --ferplus, the targets FER+'s votes give (validation always uses majority labels)")
-    p.add_argument("--val-split", type=float, default=0.1, help="validation fraction, stratified, when the CSV has no Usage column")
-    p.add_argument("--seed", type=int, default=0, help="seed for the split, shuffling, augmentation and weights")
+    p.add_argument("--val-split", type=float, default=fer2013.VAL_SPLIT,
+                   help="validation fraction, stratified, when the CSV has no Usage column")
+    p.add_argument("--seed", type=int, default=fer2013.SPLIT_SEED, help="seed for the split, shuffling, augmentation and weights")
     p.add_argument("--limit", type=int, default=None, help="use only the first N rows (quick runs)")
     p.add_argument("--no-augment", action="store_true", help="turn data augmentation off")
     p.add_argument("--out", default=f"models/{model_name}.keras", help="where the best model (by validation accuracy) goes")
@@ -176,83 +178,6 @@ def ferplus_split(args, data):
     return labelled.subset(train_idx), val.subset(val_idx)
 
 
-def random_affine(images, seed, augment):
-    """Random flip, rotation, shift and zoom of a batch (B, 48, 48, 1) float32,
-    composed into one projective transform per image: one resampling pass."""
-    import tensorflow as tf
-
-    max_rotation, max_shift, max_zoom = augment
-    batch = tf.shape(images)[0]
-    size = tf.cast(tf.shape(images)[1], tf.float32)
-    seeds = tf.random.experimental.stateless_split(seed, 5)
-    uniform = lambda i, bound: tf.random.stateless_uniform([batch], seeds[i], -bound, bound)
-    angle = uniform(0, max_rotation * math.pi / 180)
-    scale = 1.0 + uniform(1, max_zoom)  # >1 zooms out (the face gets smaller).
-    tx, ty = uniform(2, max_shift * size), uniform(3, max_shift * size)
-    flip = tf.where(tf.random.stateless_uniform([batch], seeds[4]) < 0.5, -1.0, 1.0)
-    # Output pixel p samples the input at A (p - c - t) + c.
-    c = (size - 1) / 2
-    cos, sin = tf.cos(angle) * scale, tf.sin(angle) * scale
-    a0, a1, b0, b1 = flip * cos, -flip * sin, sin, cos
-    a2 = c - a0 * (c + tx) - a1 * (c + ty)
-    b2 = c - b0 * (c + tx) - b1 * (c + ty)
-    zeros = tf.zeros_like(a0)
-    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images, transforms=transforms, output_shape=tf.shape(images)[1:3],
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST",
-    )
-
-
-def random_erase(images, seed, erase):
-    """Random erasing (cutout) of a batch (B, H, W, 1) float32: with the given
-    probability, one box of 2% up to max_area of the image, aspect ratio 0.3-3.3,
-    is filled with that image's mean, so the model cannot lean on any one part
-    of the face (an eye, the mouth) alone."""
-    import tensorflow as tf
-
-    probability, max_area = erase
-    shape = tf.shape(images)
-    batch, height, width = shape[0], shape[1], shape[2]
-    h_f, w_f = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
-    seeds = tf.random.experimental.stateless_split(seed, 5)
-    uniform = lambda i, low, high: tf.random.stateless_uniform([batch], seeds[i], low, high)
-    area = uniform(0, 0.02, max_area) * h_f * w_f
-    aspect = tf.exp(uniform(1, math.log(0.3), math.log(1 / 0.3)))
-    box_h = tf.clip_by_value(tf.round(tf.sqrt(area * aspect)), 1.0, h_f)
-    box_w = tf.clip_by_value(tf.round(tf.sqrt(area / aspect)), 1.0, w_f)
-    top = tf.floor(uniform(2, 0.0, 1.0) * (h_f - box_h + 1))
-    left = tf.floor(uniform(3, 0.0, 1.0) * (w_f - box_w + 1))
-    on = uniform(4, 0.0, 1.0) < probability
-    rows = tf.range(h_f)[None, :]
-    cols = tf.range(w_f)[None, :]
-    in_rows = (rows >= top[:, None]) & (rows < (top + box_h)[:, None])
-    in_cols = (cols >= left[:, None]) & (cols < (left + box_w)[:, None])
-    mask = in_rows[:, :, None] & in_cols[:, None, :] & on[:, None, None]
-    fill = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
-    return tf.where(mask[..., None], fill, images)
-
-
-def mixup(images, labels, seed, alpha):
-    """Mixup of a batch: each face and its one-hot label are blended with
-    those of its partner in the reversed batch (the batch is shuffled, so the
-    partner is random), with a weight drawn from Beta(alpha, alpha) per face."""
-    import tensorflow as tf
-
-    batch = tf.shape(images)[0]
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    # Beta(a, a) as G1 / (G1 + G2) with G1, G2 ~ Gamma(a). Both can underflow
-    # to zero for a small alpha; the weight is then 0 and the face becomes its
-    # partner, label and all, which is still a consistent pair.
-    g1 = tf.random.stateless_gamma([batch], seeds[0], alpha)
-    g2 = tf.random.stateless_gamma([batch], seeds[1], alpha)
-    weight = tf.math.divide_no_nan(g1, g1 + g2)
-    w = weight[:, None, None, None]
-    mixed_images = w * images + (1 - w) * tf.reverse(images, [0])
-    mixed_labels = weight[:, None] * labels + (1 - weight[:, None]) * tf.reverse(labels, [0])
-    return mixed_images, mixed_labels
-
-
 def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=None, mixup_alpha=None,
                  num_classes=NUM_CLASSES, sample_targets=False):
     """tf.data pipeline. Images stay uint8 (66 MB for all of FER2013's training
@@ -330,6 +255,24 @@ def current_lr(optimizer):
     return float(lr.numpy() if hasattr(lr, "numpy") else lr)
 
 
+def compile_model(architecture, recipe, steps_per_epoch, compute="float32", seed=0, num_classes=NUM_CLASSES,
+                  label_mode=None, fused=True):
+    """A freshly seeded model compiled for training: the one compile path
+    that train() and bench.py share. compute is a resolved precision (see
+    precision.py), set as Keras' global dtype policy here and nowhere else."""
+    import keras
+
+    import precision
+    from models import ARCHITECTURES
+
+    keras.config.set_dtype_policy(precision.policy(compute))
+    keras.utils.set_random_seed(seed)
+    model = ARCHITECTURES[architecture](fused_batch_norm=fused, num_classes=num_classes)
+    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=make_loss(recipe, label_mode),
+                  metrics=["accuracy"])
+    return model
+
+
 def make_loss(recipe, label_mode):
     """Cross-entropy with the recipe's label smoothing; for FER+'s
     multi-target mode, the loss of the best-scoring class among those the
@@ -402,47 +345,6 @@ def make_callbacks(model, inference_model, out, log_path, backup_dir):
     return [StopOnNonFiniteLoss(), restore, EpochLog()]
 
 
-LOG_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "saved", "minutes_left")
-
-
-def time_left(rows, epochs):
-    """{'minutes_left': ...} from the epochs' seconds so far: the mean of the
-    last five, leaving out the first epoch (it includes tracing) once there
-    are others, times the epochs still to train."""
-    seconds = [float(r["seconds"]) for r in rows]
-    recent = (seconds[1:] if len(seconds) > 1 else seconds)[-5:]
-    left = max(0, epochs - int(rows[-1]["epoch"]))
-    return {"minutes_left": round(left * sum(recent) / len(recent) / 60, 1)}
-
-
-def progress_line(row, epochs):
-    """One line per epoch that says how long the run still takes; after the
-    first, the estimated total too, so a slow machine shows early."""
-    epoch, minutes = int(row["epoch"]), float(row["seconds"]) / 60
-    line = (f"epoch {epoch}/{epochs}: {minutes:.2f} min, val_accuracy {row.get('val_accuracy', float('nan')):.4f}"
-            f"{' (best, saved)' if row['saved'] else ''}; about {row['minutes_left']:.0f} min left")
-    if epoch == 1 and epochs:
-        line += f" (estimated total {minutes * epochs:.0f} min)"
-    return line
-
-
-def read_log(path):
-    if not path or not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def write_log(path, rows):
-    from fer2013 import atomic_output
-
-    with atomic_output(path) as tmp:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-
-
 def fit(model, train_ds, **fit_kwargs):
     """model.fit over one iterator for the whole run (the shuffle still
     reshuffles each epoch), an epoch being one pass over train_ds. Given a
@@ -471,16 +373,13 @@ def train(args, architecture, title):
     import keras
     import tensorflow as tf
 
-    from distribute import fit_multiworker, make_strategy, worker_paths
-    from models import ARCHITECTURES, stock_layers
+    from distribute import fit_for, make_strategy, worker_paths
+    from models import stock_layers
 
     import precision
 
-    build_model = ARCHITECTURES[architecture]
     compute = precision.resolve(args.precision)
     print(f"precision: {compute} (--precision {args.precision}; Keras policy {precision.policy(compute)})")
-    keras.config.set_dtype_policy(precision.policy(compute))
-    keras.utils.set_random_seed(args.seed)
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(args.strategy)
@@ -495,12 +394,7 @@ def train(args, architecture, title):
     if label_mode:
         print(f"labels: FER+ {label_mode} ({num_classes} classes); validation: FER+ majority labels")
     with strategy.scope():
-        model = build_model(fused_batch_norm=True, num_classes=num_classes)
-        model.compile(
-            optimizer=make_optimizer(recipe, steps),
-            loss=make_loss(recipe, label_mode),
-            metrics=["accuracy"],
-        )
+        model = compile_model(architecture, recipe, steps, compute, args.seed, num_classes, label_mode)
         # What is saved: float32 stock layers, no optimizer state, so the file
         # loads anywhere with plain keras.saving.load_model.
         inference_model = stock_layers(model)
@@ -521,11 +415,8 @@ def train(args, architecture, title):
     callbacks = make_callbacks(model, inference_model, out, log_path, backup_dir)
     try:
         with strategy.scope():
-            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-                fit_multiworker(strategy, model, train_ds, val_ds, recipe["epochs"], callbacks, global_batch)
-            else:
-                fit(model, train_ds, validation_data=val_ds, epochs=recipe["epochs"], callbacks=callbacks,
-                    verbose=1 if sys.stdout.isatty() else 2)
+            fit_for(strategy, fit)(model, train_ds, val_ds, recipe["epochs"], callbacks, global_batch,
+                                   verbose=1 if sys.stdout.isatty() else 2)
     except NonFiniteLoss as e:
         print(f"error: training stopped: {e}; the last good model is {args.out}, "
               f"and rerunning resumes from the last finished epoch", file=sys.stderr)
@@ -535,7 +426,7 @@ def train(args, architecture, title):
         from figures import plot_training_curves
 
         plot_training_curves(rows, curves, title)
-    best = max(rows, key=lambda r: float(r["val_accuracy"]))
+    best = best_row(rows)
     print(f"best validation accuracy {float(best['val_accuracy']):.4f} at epoch {best['epoch']}; "
           f"model: {out}; log: {log_path}; curves: {curves}")
     return rows

@@ -5,6 +5,7 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
+import augment
 import training
 
 
@@ -14,7 +15,7 @@ def faces(n=256, seed=0):
 
 def test_affine_without_rotation_shift_or_zoom_only_mirrors():
     x = faces(64)
-    y = training.random_affine(x, tf.constant([0, 1], tf.int64), (0, 0.0, 0.0)).numpy()
+    y = augment.random_affine(x, tf.constant([0, 1], tf.int64), (0, 0.0, 0.0)).numpy()
     same = np.all(np.isclose(y, x.numpy(), atol=1e-3), axis=(1, 2, 3))
     mirrored = np.all(np.isclose(y, x.numpy()[:, :, ::-1], atol=1e-3), axis=(1, 2, 3))
     assert np.all(same | mirrored)
@@ -23,7 +24,7 @@ def test_affine_without_rotation_shift_or_zoom_only_mirrors():
 
 def test_random_erase_fills_one_box_per_chosen_face_with_its_mean():
     x = faces()
-    y = training.random_erase(x, tf.constant([0, 3], tf.int64), (0.5, 0.25)).numpy()
+    y = augment.random_erase(x, tf.constant([0, 3], tf.int64), (0.5, 0.25)).numpy()
     x = x.numpy()
     changed = y != x
     erased = changed.reshape(len(x), -1).any(axis=1)
@@ -39,11 +40,11 @@ def test_random_erase_fills_one_box_per_chosen_face_with_its_mean():
 
 def test_random_erase_is_reproducible_per_seed_and_off_at_probability_zero():
     x = faces(32)
-    a = training.random_erase(x, tf.constant([7, 0], tf.int64), (1.0, 0.25)).numpy()
-    b = training.random_erase(x, tf.constant([7, 0], tf.int64), (1.0, 0.25)).numpy()
-    c = training.random_erase(x, tf.constant([7, 1], tf.int64), (1.0, 0.25)).numpy()
+    a = augment.random_erase(x, tf.constant([7, 0], tf.int64), (1.0, 0.25)).numpy()
+    b = augment.random_erase(x, tf.constant([7, 0], tf.int64), (1.0, 0.25)).numpy()
+    c = augment.random_erase(x, tf.constant([7, 1], tf.int64), (1.0, 0.25)).numpy()
     assert np.array_equal(a, b) and not np.array_equal(a, c)
-    off = training.random_erase(x, tf.constant([7, 0], tf.int64), (0.0, 0.25)).numpy()
+    off = augment.random_erase(x, tf.constant([7, 0], tf.int64), (0.0, 0.25)).numpy()
     assert np.array_equal(off, x.numpy())
 
 
@@ -80,7 +81,7 @@ def one_hot_labels(n, seed=0):
 
 def test_mixup_blends_each_face_and_its_label_with_the_same_weight():
     x, y = faces(64), one_hot_labels(64)
-    mx, my = training.mixup(x, y, tf.constant([0, 5], tf.int64), 0.4)
+    mx, my = augment.mixup(x, y, tf.constant([0, 5], tf.int64), 0.4)
     x, y, mx, my = x.numpy(), y.numpy(), mx.numpy(), my.numpy()
     partner_x, partner_y = x[::-1], y[::-1]
     assert np.allclose(my.sum(axis=1), 1.0, atol=1e-6)  # Still a distribution over the 7 classes.
@@ -99,9 +100,9 @@ def test_mixup_blends_each_face_and_its_label_with_the_same_weight():
 
 def test_mixup_is_reproducible_per_seed():
     x, y = faces(16), one_hot_labels(16)
-    a = training.mixup(x, y, tf.constant([1, 0], tf.int64), 0.2)[0].numpy()
-    b = training.mixup(x, y, tf.constant([1, 0], tf.int64), 0.2)[0].numpy()
-    c = training.mixup(x, y, tf.constant([1, 1], tf.int64), 0.2)[0].numpy()
+    a = augment.mixup(x, y, tf.constant([1, 0], tf.int64), 0.2)[0].numpy()
+    b = augment.mixup(x, y, tf.constant([1, 0], tf.int64), 0.2)[0].numpy()
+    c = augment.mixup(x, y, tf.constant([1, 1], tf.int64), 0.2)[0].numpy()
     assert np.array_equal(a, b) and not np.array_equal(a, c)
 
 

@@ -114,13 +114,13 @@ def test_crop_off_the_edge_repeats_edge_pixels():
 
 
 def test_face_pixels_is_the_models_input_format():
-    face = fer2013.face_pixels(np.full((300, 200), 7, np.uint8))
+    face = faces.face_pixels(np.full((300, 200), 7, np.uint8))
     assert face.shape == (48, 48, 1) and (face == 7).all()
     assert fer2013.as_model_input(np.stack([face, face])).shape == (2, 48, 48, 1)
     with pytest.raises(ValueError):
         fer2013.as_model_input(np.zeros((2, 48, 48, 1), np.float32))
     with pytest.raises(ValueError):
-        fer2013.face_pixels(np.zeros((10, 10, 3), np.uint8))
+        faces.face_pixels(np.zeros((10, 10, 3), np.uint8))
 
 
 def test_tracker_follows_moving_faces_and_starts_new_tracks():

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, csv_text, learnable_faces, run_script, write_csv
 
 import fer2013
-from fer2013 import atomic_output
+from files import atomic_output
 
 
 def read_rows(path):
