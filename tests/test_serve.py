@@ -17,7 +17,9 @@ from conftest import ROOT, run_script
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-MODEL = os.path.join(ROOT, "models", "fer2013_cnn.onnx")
+import cli  # noqa: E402
+
+MODEL = cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True)  # What serve.py runs by default.
 
 
 def grace_hopper():
@@ -44,8 +46,8 @@ def png_bytes(rgb):
 
 def test_health_names_the_model_and_its_classes(client):
     answer = client.get("/api/health").json()
-    assert answer["model"] == "fer2013_cnn.onnx" and answer["runtime"] == "onnxruntime"
-    assert answer["classes"][-1] == "Neutral" and len(answer["classes"]) == 7
+    assert answer["model"] == os.path.basename(MODEL) and answer["runtime"] == "onnxruntime"
+    assert answer["classes"][:7] == ["Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral"]
     assert set(answer["colours"]) == set(answer["classes"])
 
 
@@ -199,6 +201,8 @@ def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_p
         page.wait_for_selector(".result table", timeout=20000)
         assert "1 face(s)" in page.inner_text(".result")
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})  # A phone: nothing wider than the screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 391
         if os.environ.get("SERVE_SCREENSHOT"):
             shutil.copy(tmp_path / "page.png", os.environ["SERVE_SCREENSHOT"])
         browser.close()
