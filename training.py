@@ -31,30 +31,18 @@ PRESETS = {
                  schedule="constant", warmup_epochs=0, label_smoothing=0.0, augment=(10, 0.1, 0.1),
                  erase=None, mixup=None),
     # Speed to accuracy on a CPU: AdamW, one warm-up epoch then cosine decay to
-    # zero, label smoothing. With --precision auto (bfloat16 on a CPU with
-    # AVX512-BF16), 50 epochs fit in an hour at ~450 images/s; in float32 they
-    # took 99.4 min here (bfloat16: 58.5). (24 epochs, the float32 hour, underfit.)
-    # (SGD with Nesterov momentum at a peak of 0.05 diverged in its first epochs,
-    # and at 0.01 ended 6 points below AdamW at 56 epochs;
-    # mixup 0.2, random erasing, a 2% validation split and 56 epochs, what the
-    # hour holds since training runs one iterator, each ended lower:
-    # report/README.md, section 1.)
+    # zero, label smoothing; 50 epochs, about an hour on 2 cores in bfloat16.
+    # What it scores, and the variants tried against it: report/README.md, section 1.
     "fast": dict(epochs=50, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
                  schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(10, 0.1, 0.1),
                  erase=None, mixup=None),
-    # The fast recipe stretched to what one working session can run in the
-    # background on 2 cores in bfloat16 (~60 s an epoch, so 120 epochs take
-    # about 2 h). Measured: 121.7 min, validation 0.6821 (0.6856 with flip
-    # TTA, 0.6929 with ten-view shifts), public 0.6679 (0.6818 with flip,
-    # 0.6893 with shifts; the seed: 0.68514). An earlier version added
-    # random erasing (p 0.5, up to 25% of the face) against overfitting; it
-    # read 0.6807 on validation (0.6804 with flip TTA) and was dropped
-    # (report/README.md, section 1).
+    # The fast recipe stretched to 120 epochs (about 2 hours there): the
+    # released FER2013 model's recipe (report/README.md, section 1).
     "long": dict(epochs=120, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
                  schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1),
                  erase=None, mixup=None),
-    # FER+ (--ferplus): the long recipe cut to 90 epochs, so that a run fits
-    # in about an hour on a 2-core CPU with AMX bfloat16 (~41 s an epoch).
+    # FER+ (--ferplus): the long recipe cut to 90 epochs, about an hour on 2
+    # cores with AMX bfloat16 (report/README.md, section 8).
     "ferplus": dict(epochs=90, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
                     schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1),
                     erase=None, mixup=None),
