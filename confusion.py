@@ -104,7 +104,7 @@ def main(argv=None):
     matrix = confusion_matrix(labels, predicted, labels=range(len(names)))
     table = classification_report(labels, predicted, labels=range(len(names)), target_names=names,
                                   digits=3, zero_division=0)
-    part = "validation split" if args.split == "val" else "all rows"
+    part = ("PublicTest" if args.ferplus else "validation split") if args.split == "val" else "all rows"
     truth = ", FER+ majority labels" if args.ferplus else ""
     title = f"{os.path.basename(args.model)} on {os.path.basename(args.data)}, {part}{truth}\n" \
             f"{len(labels)} faces, accuracy {np.mean(predicted == labels):.4f}"

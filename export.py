@@ -1,13 +1,17 @@
-"""Export a saved .keras model to ONNX, for inference without TensorFlow.
+"""Export a saved .keras model to ONNX (or LiteRT), for inference without TensorFlow.
 
     python export.py models/ferplus_cnn.keras                    # -> models/ferplus_cnn.onnx, float16 weights
     python export.py models/cnn.keras --out cnn.onnx --weights float32
+    python export.py models/cnn.keras --format litert            # -> models/cnn.tflite, built-in ops only
 
 The file takes (batch, 48, 48, 1) float32 raw pixels (0-255; any batch size)
 and gives one probability per class; the class names travel in its metadata.
 Before writing, the export runs a batch of faces through both the Keras model
-and ONNX Runtime and refuses to write a file that disagrees. Needs tf2onnx and
-onnx at export time only (pip install tf2onnx onnx onnxruntime).
+and ONNX Runtime (or the LiteRT interpreter) and refuses to write a file that
+disagrees. ONNX needs tf2onnx and onnx at export time only (pip install
+tf2onnx onnx onnxruntime). A LiteRT file holds TensorFlow Lite's built-in ops
+only (a model that would need "Flex" ops is refused) and, unlike the ONNX
+file, no class names.
 """
 import os
 import tempfile
@@ -27,13 +31,17 @@ CHECK_FACES = 256
 def parse_args(argv=None):
     p = cli.parser(__doc__)
     p.add_argument("model", help="saved .keras model")
-    p.add_argument("--out", default=None, help="ONNX file to write (default: MODEL with .onnx)")
-    p.add_argument("--weights", choices=("float16", "float32"), default="float16",
-                   help="how the weights are stored; the math is float32 either way (float16 halves the file)")
+    p.add_argument("--out", default=None, help="file to write (default: MODEL with .onnx, or .tflite for litert)")
+    p.add_argument("--format", choices=("onnx", "litert"), default="onnx", help="ONNX (for ONNX Runtime) or LiteRT")
+    p.add_argument("--weights", choices=("float16", "float32"), default=None,
+                   help="how the weights are stored; the math is float32 either way (float16 halves the file) "
+                        "(default: float16 for ONNX; LiteRT stores float32 only)")
     args = p.parse_args(argv)
-    args.out = args.out or os.path.splitext(args.model)[0] + ".onnx"
-    if not args.out.endswith(".onnx"):
-        raise cli.UsageError(f"--out {args.out}: an ONNX file name must end in .onnx")
+    ext = ".onnx" if args.format == "onnx" else ".tflite"
+    args.weights = args.weights or ("float16" if args.format == "onnx" else "float32")
+    args.out = args.out or os.path.splitext(args.model)[0] + ext
+    if not args.out.endswith(ext):
+        raise cli.UsageError(f"--out {args.out}: a {args.format} file name must end in {ext}")
     return args
 
 
@@ -87,12 +95,12 @@ def check_faces(n=CHECK_FACES, seed=0):
     return np.clip(np.concatenate([noise, smooth]), 0, 255).astype(np.uint8)
 
 
-def compare(keras_probabilities, onnx_probabilities, path):
+def compare(keras_probabilities, onnx_probabilities, path, what="ONNX"):
     """Raise UsageError (and so write nothing) unless the two agree."""
     difference = float(np.abs(keras_probabilities - onnx_probabilities).max())
     agree = float(np.mean(keras_probabilities.argmax(1) == onnx_probabilities.argmax(1)))
     if difference > MAX_DIFFERENCE or agree < 1.0:
-        raise cli.UsageError(f"{path}: the ONNX export disagrees with Keras (largest probability difference "
+        raise cli.UsageError(f"{path}: the {what} export disagrees with Keras (largest probability difference "
                              f"{difference:.2e}, top class the same on {agree:.1%} of {len(keras_probabilities)} "
                              f"faces); nothing written")
     return difference, agree
@@ -126,9 +134,43 @@ def export(model_path, out, weights="float16"):
     return difference, agree, os.path.getsize(out)
 
 
+def export_litert(model_path, out, weights="float32"):
+    """A LiteRT (.tflite) file through Keras' own LiteRT export of the float32
+    stock-layer copy: TensorFlow Lite's built-in ops only (a file that would
+    need Flex ops is refused), float32 weights; checked against Keras like the
+    ONNX export. Returns (difference, agreement, bytes)."""
+    import tensorflow as tf
+
+    from inference import Predictor
+    from models import convert, load_model
+
+    if weights != "float32":
+        raise cli.UsageError("--format litert stores float32 weights only (--weights float32)")
+    model = load_model(model_path)
+    names = model.class_names
+    model = convert(model, "float32", fused=False)
+    spec = tf.TensorSpec((None, IMAGE_SIZE, IMAGE_SIZE, 1), tf.float32, name="pixels")
+    faces = check_faces()
+    with atomic_output(out) as tmp:
+        model.export(tmp, format="litert", input_signature=[spec], verbose=False)
+        with open(tmp, "rb") as f:
+            if b"Flex" in f.read():
+                raise cli.UsageError(f"{model_path}: its LiteRT conversion needs Flex (TensorFlow) ops; nothing written")
+        interpreter = tf.lite.Interpreter(model_path=tmp)
+        interpreter.resize_tensor_input(0, list(faces.shape))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], faces.astype(np.float32))
+        interpreter.invoke()
+        got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        model.class_names = names
+        difference, agree = compare(Predictor([model])(faces), got, out, "LiteRT")
+    return difference, agree, os.path.getsize(out)
+
+
 def main(argv=None):
     args = parse_args(argv)
-    difference, agree, size = export(args.model, args.out, args.weights)
+    write = export if args.format == "onnx" else export_litert
+    difference, agree, size = write(args.model, args.out, args.weights)
     print(f"wrote {args.out} ({size / 2**20:.1f} MiB, {args.weights} weights): on {CHECK_FACES} check faces the "
           f"top class matches Keras on {agree:.1%}, probabilities within {difference:.1e}")
 

@@ -99,3 +99,16 @@ def test_bench_compares_the_runtimes_and_checks_parity(tiny_model, tiny_data, ex
     lines = [l for l in result.stdout.splitlines() if l.startswith("runtimes:")]
     assert lines[0].startswith("runtimes: ONNX Runtime float32") and "TensorFlow float32" in lines[1]
     assert "ONNX Runtime / TensorFlow float32:" in result.stdout
+
+
+def test_litert_export_has_builtin_ops_only_and_matches_keras(tiny_model, tmp_path):
+    out = tmp_path / "cnn.tflite"
+    result = run_script("export.py", tiny_model, "--format", "litert", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "top class matches Keras on 100.0%" in result.stdout
+    flat = out.read_bytes()
+    assert b"Flex" not in flat and 40e6 < len(flat) < 50e6  # float32 weights
+    assert_one_line_error(run_script("export.py", tiny_model, "--format", "litert", "--out", str(tmp_path / "x.onnx")),
+                          "must end in .tflite")
+    assert_one_line_error(run_script("export.py", tiny_model, "--format", "litert", "--weights", "float16",
+                                     "--out", str(tmp_path / "y.tflite")), "float32 weights only")

@@ -215,7 +215,7 @@ def test_confusion_with_ferplus_labels(ferplus_run, tiny_model, tmp_path):
                         "--ferplus", ferplus_run["votes"], "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     table = (tmp_path / "ferplus.txt").read_text()
-    assert "FER+ majority labels" in table and "56 faces" in table
+    assert "PublicTest, FER+ majority labels" in table and "56 faces" in table
     assert all(name in table for name in FERPLUS_CLASSES)
     # A FER2013 model (7 classes) against the same labels: no contempt to leave out here, 7 rows.
     result = run_script("confusion.py", "--model", tiny_model, "--data", ferplus_run["faces"],
