@@ -105,9 +105,7 @@ def create_app(analyser, model_name, runtime, precision):
             if not data:
                 return error(415, "the request holds no image")
             rgb = read_image(io.BytesIO(data), MAX_PIXELS, name=name)
-        except TooLarge as e:
-            return error(413, str(e))
-        except ImageTooLarge as e:
+        except (TooLarge, ImageTooLarge) as e:
             return error(413, str(e))
         except DataError as e:
             return error(415, str(e))
@@ -128,11 +126,12 @@ def create_app(analyser, model_name, runtime, precision):
 def build(model_path, precision="auto", tta="flip", detector="haar"):
     """(app, analyser) for a model file; what main and the tests run."""
     from inference import Predictor, is_onnx
+    from precision import resolve
 
     model = cli.load_model(model_path, precision)
     analyser = Analyser(Predictor([model], tta=tta), detector, DETECT_SIDE)
     runtime = "onnxruntime" if is_onnx(model_path) else "tensorflow"
-    compute = "float32" if is_onnx(model_path) else __import__("precision").resolve(precision)
+    compute = "float32" if is_onnx(model_path) else resolve(precision)
     return create_app(analyser, os.path.basename(model_path), runtime, compute), analyser
 
 
