@@ -1,8 +1,8 @@
 """Faces in photos and videos: read, detect, crop as FER2013 did, track, annotate.
 
 FER2013's faces were found by OpenCV's face detector and cropped to its box.
-Run on FER2013's own training faces (`bench.py crop`: each 48x48 face padded
-with its edge pixels and enlarged 4x), OpenCV's frontal-face Haar cascade
+Run on FER2013's own training faces (`calibrate_crop`, printed by `bench.py
+crop`: each 48x48 face padded with its edge pixels and enlarged 4x), OpenCV's frontal-face Haar cascade
 finds a box centred on the crop whose side is the crop's divided by 1.027
 (median of 465 faces found among 600; interquartile range 0.97-1.11). MTCNN's
 box (the mtcnn package squares it) gives 1.021 (254 of 300). So a face here is
@@ -23,7 +23,7 @@ from fer2013 import CLASS_NAMES, IMAGE_SIZE, DataError
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv")
 # Square crop side / detector box side that reproduces FER2013's framing,
-# measured on FER2013 itself (see the module docstring and bench.py crop).
+# measured on FER2013 itself by calibrate_crop (see the module docstring).
 CROP_SCALE = {"haar": 1.03, "mtcnn": 1.02}
 DETECT_SIDE = 640  # Detection runs on a copy whose longer side is at most this.
 
@@ -152,6 +152,29 @@ class MtcnnDetector:
 
 
 DETECTORS = {"haar": HaarDetector, "mtcnn": MtcnnDetector}
+
+
+def calibrate_crop(images, detector="haar", scale=4, pad=48):
+    """Where the detector's box lies in FER2013's own 48x48 crops, the
+    measurement CROP_SCALE comes from. Each face is padded (edge pixels
+    repeated, so the detector sees a whole head) and enlarged `scale` times,
+    then detected; for each face found: (crop side / box side, box centre -
+    crop centre in x and in y, in box sides), as three arrays."""
+    import cv2
+
+    find = DETECTORS[detector](detect_side=10_000)
+    ratios, dx, dy = [], [], []
+    for face in images:
+        big = cv2.copyMakeBorder(face[:, :, 0], pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        big = cv2.resize(big, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        boxes = find(np.repeat(big[..., None], 3, axis=2))
+        if boxes:
+            x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
+            side = max(w, h) / scale
+            ratios.append(IMAGE_SIZE / side)
+            dx.append(((x + w / 2) / scale - pad - IMAGE_SIZE / 2) / side)
+            dy.append(((y + h / 2) / scale - pad - IMAGE_SIZE / 2) / side)
+    return np.array(ratios), np.array(dx), np.array(dy)
 
 
 def face_pixels(gray):

@@ -15,6 +15,7 @@ the stock layer (see `stock_layers`), so they load with plain Keras.
 import os
 
 import keras
+import numpy as np
 from keras import layers
 
 from errors import ModelFileError
@@ -163,6 +164,19 @@ def build_dnn(dropout=0.4, name="dnn", fused_batch_norm=False, num_classes=NUM_C
 
 
 ARCHITECTURES = {"cnn": build_cnn, "dnn": build_dnn}
+
+
+def flops_per_image(model):
+    """Forward FLOPs of one face: 2 x the multiply-adds of the convolutions
+    and dense layers (the rest is a rounding error beside them)."""
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            h, w, c_out = layer.output.shape[1:]
+            flops += 2 * h * w * c_out * int(np.prod(layer.kernel_size)) * layer.input.shape[-1]
+        elif isinstance(layer, layers.Dense):
+            flops += 2 * layer.input.shape[-1] * layer.units
+    return int(flops)
 
 
 def count_params(model):

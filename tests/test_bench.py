@@ -39,10 +39,10 @@ def real_faces(tmp_path_factory):
     ("emotions", ["--photos", "2", "--frames", "6"], "frames/s after start-up"),
 ])
 def test_every_mode_prints_its_figures(real_faces, tiny_model, tmp_path, mode, flags, expect):
-    from conftest import ROOT
+    import cli
 
     train, test = real_faces
-    onnx = f"{ROOT}/models/fer2013_cnn.onnx"
+    onnx = cli.released_model("fer2013_cnn", prefer_onnx=True)
     result = run_script("bench.py", mode, "--train", train, "--test", test, "--model", tiny_model, "--onnx", onnx, *flags)
     assert result.returncode == 0, result.stderr[-3000:]
     assert expect in result.stdout, result.stdout[-2000:]

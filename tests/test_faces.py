@@ -107,6 +107,18 @@ def test_crop_follows_fer2013_framing():
     assert wider[24, 24] == 255 and wider[2, 2] == 0  # The box fills the middle half.
 
 
+def test_calibration_finds_the_framing_a_crop_was_made_with(hopper):
+    """A real face cropped at 1.03 and at 1.4 times Haar's box: calibrate_crop
+    reads each scale back (the measurement CROP_SCALE comes from)."""
+    gray, box = faces.to_gray(hopper), faces.HaarDetector()(hopper)[0]
+    for scale in (1.03, 1.4):
+        crops = np.stack([faces.crop_face(gray, (box[0] + d, box[1] + d, box[2], box[3]), scale) for d in (-3, 0, 3)])
+        ratios, dx, dy = faces.calibrate_crop(crops, "haar")
+        assert len(ratios) == 3
+        assert abs(np.median(ratios) - scale) < 0.08 * scale, (scale, ratios)
+        assert abs(np.median(dx)) < 0.08 and abs(np.median(dy)) < 0.08
+
+
 def test_crop_off_the_edge_repeats_edge_pixels():
     gray = np.tile(np.arange(100, dtype=np.uint8), (100, 1))
     face = faces.crop_face(gray, (-20, 10, 60, 60), scale=1.0)[..., 0]

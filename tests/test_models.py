@@ -3,11 +3,22 @@ import numpy as np
 import pytest
 
 import cli
-from models import build_cnn, build_dnn, count_params, load_model
+from models import build_cnn, build_dnn, count_params, flops_per_image, load_model
 
 
 def test_cnn_has_the_seed_layer_lists_parameter_count():
     assert count_params(build_cnn()) == (11_845_095, 7_040)
+
+
+def test_flops_count_convolutions_and_dense_layers():
+    import keras
+
+    inputs = keras.Input((8, 8, 2))
+    x = keras.layers.Conv2D(3, 3, padding="same")(inputs)
+    outputs = keras.layers.Dense(5)(keras.layers.Flatten()(x))
+    # 2 x (8*8 positions x 3 filters x 3*3*2 taps) + 2 x (192 inputs x 5 units).
+    assert flops_per_image(keras.Model(inputs, outputs)) == 2 * 8 * 8 * 3 * 18 + 2 * 192 * 5
+    assert round(flops_per_image(build_cnn()) / 1e9, 3) == 0.194  # The seed CNN, as the README gives it.
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.4])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, csv_text, learnable_faces, run_script, write_csv
 
+# Spelled out, not asked of cli.released_model: a test below checks that function.
 RELEASED_ONNX = os.path.join(ROOT, "models", "fer2013_cnn.onnx")
 # Runs a script as `python script.py ...` would, then reports what it imported.
 RUN_AND_LIST_IMPORTS = (

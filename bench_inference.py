@@ -1,0 +1,244 @@
+"""Inference benchmarks: predict.py end to end, where a detector's box lies
+in FER2013's crop, Haar against MTCNN, emotions.py on a photo and a video,
+ONNX Runtime against TensorFlow, a .keras model against its ONNX copy, and a
+running serve.py under load. Each prints figures; `bench.py` is the command line."""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import cli
+import fer2013
+from bench_training import synthetic_faces
+
+
+def bench_predict(args):
+    with tempfile.TemporaryDirectory() as folder:
+        for extra in (["--tta", "none"], ["--tta", "flip"], ["--model", args.model, "--tta", "flip"]):
+            command = [sys.executable, "predict.py", "--model", args.model, *extra, "--test", args.test,
+                       "--out", os.path.join(folder, "s.csv")]
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True)
+            print(f"predict.py {' '.join(extra)}: {time.perf_counter() - start:.1f} s end to end")
+
+
+def bench_crop(args):
+    """faces.calibrate_crop on --faces FER2013 faces: the figures CROP_SCALE
+    is set from."""
+    from faces import calibrate_crop
+
+    data = fer2013.load_csv(args.train)
+    chosen = np.random.default_rng(0).choice(len(data), min(args.faces, len(data)), replace=False)
+    r, dx, dy = calibrate_crop(data.images[chosen], args.detector)
+    print(f"crop: {args.detector} on {len(chosen)} FER2013 faces from {args.train}: found {len(r)}")
+    print(f"  FER2013 crop side / box side      median {np.median(r):.3f}, interquartile {np.percentile(r, 25):.3f}-"
+          f"{np.percentile(r, 75):.3f}")
+    print(f"  box centre - crop centre (sides)  x {np.median(dx):+.3f}, y {np.median(dy):+.3f}")
+
+
+def pasted_faces(data, count, rng, canvas=(720, 1280), per_image=3):
+    """Composite photos of real FER2013 faces, enlarged 3-5x and pasted on a
+    smooth random background: [(rgb, [(box, index)])], box as pasted."""
+    import cv2
+
+    images, picks = [], rng.permutation(len(data))[:count]
+    for start in range(0, count, per_image):
+        h, w = canvas
+        yy, xx = np.mgrid[0:h, 0:w]
+        background = 90 + 60 * np.sin(xx / rng.uniform(80, 300) + rng.uniform(0, 6)) * np.cos(yy / rng.uniform(80, 300))
+        rgb = np.repeat(background[..., None], 3, axis=2) * rng.uniform(0.7, 1.2, size=3)
+        placed = []
+        for slot, index in enumerate(picks[start : start + per_image]):
+            side = int(48 * rng.uniform(3, 5))
+            x = int(slot * w / per_image + rng.uniform(10, w / per_image - side - 10))
+            y = int(rng.uniform(10, h - side - 10))
+            face = cv2.resize(data.images[index, :, :, 0], (side, side), interpolation=cv2.INTER_CUBIC)
+            rgb[y : y + side, x : x + side] = face[..., None]
+            placed.append(((x, y, side, side), index))
+        images.append((np.clip(rgb, 0, 255).astype(np.uint8), placed))
+    return images
+
+
+def bench_detectors(args):
+    """Both detectors on composite photos of real faces: faces found, false
+    positives, milliseconds per 1280x720 image, and the emotion accuracy of
+    the whole pipeline against the model on the CSV faces themselves."""
+    from faces import CROP_SCALE, DETECTORS, crop_face, iou, to_gray
+    from inference import Predictor
+
+    data = fer2013.load_csv(args.train)
+    _, val_idx = fer2013.split_indices(data)
+    val = data.subset(val_idx)
+    photos = pasted_faces(val, args.faces, np.random.default_rng(1))
+    predict = Predictor([cli.load_model(args.model, "auto")], tta="flip")
+    indexes = [i for _, placed in photos for _, i in placed]
+    direct = predict(val.images[indexes]).argmax(1) == val.labels[indexes]
+    direct_by_index = dict(zip(indexes, direct.tolist()))
+    print(f"detectors: {len(indexes)} validation faces pasted into {len(photos)} 1280x720 images; the model on the "
+          f"48x48 faces themselves: accuracy {direct.mean():.4f}")
+    for name in args.detector_list.split(","):
+        detector = DETECTORS[name]()
+        found = false = correct = same = 0
+        seconds = 0.0
+        for rgb, placed in photos:
+            start = time.perf_counter()
+            boxes = detector(rgb)
+            seconds += time.perf_counter() - start
+            matched = set()
+            for box in boxes:
+                overlaps = [(iou(box, truth), i) for truth, i in placed]
+                best, index = max(overlaps)
+                if best < 0.3 or index in matched:
+                    false += 1
+                    continue
+                matched.add(index)
+                face = crop_face(to_gray(rgb), box, CROP_SCALE[name])
+                correct += int(predict(face[None]).argmax() == val.labels[index])
+                same += int(direct_by_index[index])
+            found += len(matched)
+        print(f"  {name:<6} found {found}/{len(indexes)}, false positives {false}, "
+              f"{1000 * seconds / len(photos):.0f} ms per image; emotion accuracy on the faces found: "
+              f"{correct / max(1, found):.4f} through the pipeline, {same / max(1, found):.4f} on their 48x48 originals")
+
+
+def bench_emotions(args):
+    """emotions.py end to end: a 1-megapixel photo with one face, and a
+    1280x720 video with one face (every frame), against its start-up."""
+    import cv2
+    from matplotlib import cbook
+
+    from faces import read_image
+
+    face = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    with tempfile.TemporaryDirectory() as folder:
+        photos = os.path.join(folder, "photos")
+        os.makedirs(photos)
+        for i in range(args.photos):
+            canvas = np.full((866, 1155, 3), 200, np.uint8)  # 1.0 megapixel.
+            x = 100 + (17 * i) % 500  # Each photo a little different.
+            canvas[100:700, x : x + 512] = face
+            cv2.imwrite(os.path.join(photos, f"{i:03d}.jpg"), cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+        video = os.path.join(folder, "clip.mp4")
+        writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*"mp4v"), 30, (1280, 720))
+        for i in range(args.frames):
+            canvas = np.full((720, 1280, 3), 180, np.uint8)
+            small = cv2.resize(face, (430, 504))
+            x = 200 + 3 * i
+            canvas[100:604, x : x + 430] = small
+            writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+        writer.release()
+
+        for model in (args.model, args.onnx):
+            def seconds(*paths):
+                start = time.perf_counter()
+                subprocess.run([sys.executable, "emotions.py", *paths, "--model", model], check=True,
+                               capture_output=True)
+                return time.perf_counter() - start
+
+            # The start-up varies by a second or more between runs: take the faster of two.
+            one = min(seconds(os.path.join(photos, "000.jpg")) for _ in range(2))
+            many = seconds(photos)
+            clip = seconds(video)
+            per_photo = (many - one) / (args.photos - 1)
+            print(f"emotions, {os.path.basename(model)}: one photo {one:.2f} s end to end (start-up included; "
+                  f"target with ONNX <= 1.5); {args.photos} photos {many:.1f} s")
+            print(f"  per 1-megapixel photo, one face   {1000 * per_photo:7.0f} ms  (target <= 50)")
+            print(f"  1280x720 video, {args.frames} frames       {clip:7.1f} s end to end -> "
+                  f"{args.frames / (clip - one + per_photo):.1f} frames/s after start-up (target >= 30)")
+
+
+def bench_runtimes(args):
+    """ONNX Runtime against TensorFlow on the same faces: images/s of one
+    view in batches of 256, TensorFlow in float32 and in the best precision
+    this machine has, and each one's start-up to the first prediction in a
+    fresh process (imports, loading, the first batch)."""
+    import precision
+    from inference import OnnxModel, Predictor
+
+    faces, _ = synthetic_faces(args.faces)
+    first = "import sys, numpy as np; sys.path.insert(0, '.'); import cli; from inference import Predictor; " \
+            "m = cli.load_model(sys.argv[1], sys.argv[2]); Predictor([m])(np.zeros((1, 48, 48, 1), np.uint8))"
+    best = precision.resolve("auto")
+    runs = [("ONNX Runtime float32", args.onnx, "float32")] + \
+           [(f"TensorFlow {p}", args.model, p) for p in dict.fromkeys(["float32", best])]
+    rates = {}
+    for name, path, compute in runs:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", first, path, compute], check=True, capture_output=True)
+        started = time.perf_counter() - start
+        model = OnnxModel(path) if path.endswith(".onnx") else cli.load_model(path, compute)
+        predictor = Predictor([model])
+        predictor(faces[:256])  # Warm up (tracing, memory pools).
+        start = time.perf_counter()
+        predictor(faces)
+        rates[name] = len(faces) / (time.perf_counter() - start)
+        print(f"runtimes: {name:<22} {rates[name]:7.0f} images/s; start-up to the first prediction {started:5.2f} s")
+    onnx_rate = rates["ONNX Runtime float32"]
+    for name, rate in rates.items():
+        if name.startswith("TensorFlow"):
+            print(f"  ONNX Runtime / {name}: {onnx_rate / rate:.2f}x")
+
+
+def bench_parity(args):
+    """The .keras model and its ONNX copy on the validation split of --train
+    (PublicTest for a file with a Usage column): top-class agreement and the
+    largest probability difference, both in float32, flip TTA as predict.py."""
+    from inference import OnnxModel, Predictor
+
+    data = fer2013.load_csv(args.train)
+    _, val_idx = fer2013.split_indices(data)
+    faces = data.images[val_idx]
+    keras_p = Predictor([cli.load_model(args.model, "float32")], tta="flip")(faces)
+    onnx_p = Predictor([OnnxModel(args.onnx)], tta="flip")(faces)
+    agree = np.mean(keras_p.argmax(1) == onnx_p.argmax(1))
+    print(f"parity: {os.path.basename(args.model)} vs {os.path.basename(args.onnx)} on {len(faces)} validation faces: "
+          f"top class the same on {agree:.4%} (target >= 99.9%), largest probability difference "
+          f"{np.abs(keras_p - onnx_p).max():.1e} (target <= 2e-3)")
+
+
+def bench_serve(args):
+    """A running serve.py under load: --clients threads post a 640x480 camera
+    frame (a real face) for --seconds, each waiting for its answer as the
+    page does; frames/s and latency percentiles, loopback only."""
+    import threading
+    import urllib.error
+    import urllib.request
+
+    import cv2
+    from matplotlib import cbook
+
+    from faces import read_image
+
+    if not args.url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]")):
+        raise cli.UsageError(f"--url {args.url}: the load test only sends to this machine (http://127.0.0.1:PORT)")
+    face = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    frame[40:440, 200:541] = cv2.resize(face, (341, 400))
+    jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])[1].tobytes()
+    latencies, errors, stop = [], [], time.perf_counter() + args.seconds
+
+    def client():
+        while time.perf_counter() < stop:
+            request = urllib.request.Request(args.url + "/api/emotions", data=jpeg,
+                                             headers={"Content-Type": "image/jpeg"})
+            start = time.perf_counter()
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    response.read()
+                latencies.append(time.perf_counter() - start)
+            except (urllib.error.URLError, OSError) as e:
+                errors.append(e)
+
+    threads = [threading.Thread(target=client) for _ in range(args.clients)]
+    began = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - began
+    ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    print(f"serve: {args.clients} clients, {wall:.1f} s: {len(latencies) / wall:.1f} frames/s, "
+          f"p50 {np.percentile(ms, 50):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms, {len(errors)} errors")
