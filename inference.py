@@ -47,6 +47,10 @@ class OnnxModel:
             raise ModelFileError(f"{path}: no such model file")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # Errors only: no start-up chatter on stderr.
+        # Idle pool threads sleep instead of spinning: between two small calls
+        # (one face of a photo or a video frame) a spinning thread takes a core
+        # from the face detector on a 2-core machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         except Exception as e:  # ONNX Runtime raises its own exception types for a damaged file.
