@@ -25,7 +25,7 @@ RELEASED_MODEL = os.path.join(MODELS_DIR, "fer2013_cnn.keras")
 
 # The released model emotions.py and serve.py read faces with (models/README.md
 # says how it was chosen).
-EMOTIONS_MODEL = "fer2013_cnn"
+EMOTIONS_MODEL = "ferplus_cnn"
 
 
 def released_model(name="fer2013_cnn", prefer_onnx=False):

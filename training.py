@@ -41,8 +41,8 @@ PRESETS = {
     "long": dict(epochs=120, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
                  schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1),
                  erase=None, mixup=None),
-    # FER+ (--ferplus): the long recipe cut to 90 epochs, about an hour on 2
-    # cores with AMX bfloat16 (report/README.md, section 8).
+    # FER+ (--ferplus): the long recipe cut to 90 epochs, 1-2 hours on 2
+    # cores in bfloat16, by CPU (report/README.md, section 8).
     "ferplus": dict(epochs=90, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
                     schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1),
                     erase=None, mixup=None),
