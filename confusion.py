@@ -5,10 +5,11 @@
 
 The split is the one training used (same --val-split, --seed and --limit
 defaults), so the matrix shows faces the model did not train on; test data is
-used only when asked for with --split all on a labelled test file. With
---ferplus the truth is FER+'s majority label (the split: PublicTest); a
-FER2013 model (seven classes) is then scored on the faces whose label it can
-give, contempt left out.
+used only when asked for: --split test (the PrivateTest rows of a file with a
+Usage column: FER2013's private test, FER+'s test set) or --split all on a
+labelled test file. With --ferplus the truth is FER+'s majority label (the
+validation split: PublicTest); a FER2013 model (seven classes) is then scored
+on the faces whose label it can give, contempt left out.
 """
 import os
 
@@ -25,7 +26,9 @@ def parse_args(argv=None):
     p = cli.parser(__doc__)
     p.add_argument("--model", default=cli.released_model(), help="saved .keras or .onnx model")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV (the training CSV for its validation split)")
-    p.add_argument("--split", choices=["val", "all"], default="val", help="val: the training run's validation split; all: every row")
+    p.add_argument("--split", choices=["val", "test", "all"], default="val",
+                   help="val: the training run's validation split; test: the PrivateTest rows (held out: report, "
+                        "never select); all: every row")
     cli.add_split_flags(p)
     p.add_argument("--labels", default=None, help="id,label key for a CSV without labels (implies --split all)")
     p.add_argument("--ferplus", default=None, metavar="FER2013NEW_CSV",
@@ -47,6 +50,8 @@ def select_faces(args):
         keep = labels >= 0
         if args.split == "val":
             keep &= data.usage == fer2013.USAGES.index("PublicTest")
+        elif args.split == "test":
+            keep &= np.isin(np.arange(len(data)), test_rows(data, args.data))
         return data.images[keep], labels[keep]
     if args.labels:
         keep, labels = fer2013.match_labels(data, args.labels)
@@ -55,8 +60,19 @@ def select_faces(args):
         raise fer2013.DataError(args.data, "has no labels; give an id,label key with --labels")
     if args.split == "all":
         return data.images, data.labels
+    if args.split == "test":
+        rows = test_rows(data, args.data)
+        return data.images[rows], data.labels[rows]
     _, val_idx = fer2013.split_indices(data, args.val_split, args.seed)
     return data.images[val_idx], data.labels[val_idx]
+
+
+def test_rows(data, path):
+    rows = fer2013.test_indices(data)
+    if len(rows) == 0:
+        problem = "has no Usage column" if data.usage is None else "has no PrivateTest rows (held out of this copy?)"
+        raise fer2013.DataError(path, f"{problem}; --split test needs FER2013's PrivateTest rows")
+    return rows
 
 
 def plot_confusion(matrix, table, title, path, class_names):
@@ -104,7 +120,8 @@ def main(argv=None):
     matrix = confusion_matrix(labels, predicted, labels=range(len(names)))
     table = classification_report(labels, predicted, labels=range(len(names)), target_names=names,
                                   digits=3, zero_division=0)
-    part = ("PublicTest" if args.ferplus else "validation split") if args.split == "val" else "all rows"
+    part = {"val": "PublicTest" if args.ferplus else "validation split", "test": "PrivateTest",
+            "all": "all rows"}[args.split]
     truth = ", FER+ majority labels" if args.ferplus else ""
     title = f"{os.path.basename(args.model)} on {os.path.basename(args.data)}, {part}{truth}\n" \
             f"{len(labels)} faces, accuracy {np.mean(predicted == labels):.4f}"

@@ -337,6 +337,15 @@ def split_indices(data, val_split=VAL_SPLIT, seed=SPLIT_SEED):
     return train, val
 
 
+def test_indices(data):
+    """The held-out test rows: PrivateTest, in a file with a Usage column
+    (FER2013's private test, which is also FER+'s test set); none otherwise.
+    Training never selects on them; they are scored once, at the end."""
+    if data.usage is None:
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(data.usage == USAGES.index("PrivateTest"))
+
+
 def load_labels(path):
     """An `id,label` answer key (such as public_labels.csv) -> {id: label}.
     Standard library only, so inference without TensorFlow needs no pandas."""

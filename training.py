@@ -134,6 +134,8 @@ def settings_from(args):
 
 
 def load_split(args):
+    """(train, validation, test) sets; test is the held-out PrivateTest part
+    where the file has one (else None), scored once after training."""
     data = fer2013.load_csv(args.train, cache=not args.no_cache, limit=args.limit)
     if data.labels is None:
         raise fer2013.DataError(args.train, "has no label column, so it cannot train a model")
@@ -145,12 +147,14 @@ def load_split(args):
         raise cli.UsageError(str(e)) from None
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise fer2013.DataError(args.train, f"too few rows for a training and a validation part ({len(data)} rows)")
-    return data.subset(train_idx), data.subset(val_idx)
+    test_idx = fer2013.test_indices(data)
+    return data.subset(train_idx), data.subset(val_idx), data.subset(test_idx) if len(test_idx) else None
 
 
 def ferplus_split(args, data):
     """FER+'s training faces with the label mode's targets (faces it drops
-    left out) and the PublicTest faces with majority labels for validation."""
+    left out), the PublicTest faces with majority labels for validation, and
+    the PrivateTest ones (FER+'s test set) with majority labels, if any."""
     if args.limit is not None:
         raise cli.UsageError("--limit does not go with --ferplus, which joins the whole file row by row")
     votes = ferplus.load_votes(args.ferplus, data, args.train)
@@ -163,7 +167,8 @@ def ferplus_split(args, data):
         raise fer2013.DataError(args.ferplus, "keeps no Training or no PublicTest face with a FER+ label")
     labelled = fer2013.Dataset(data.images, np.argmax(targets, axis=1).astype(np.int8), data.ids, data.usage, targets)
     val = fer2013.Dataset(data.images, majority, data.ids, data.usage)
-    return labelled.subset(train_idx), val.subset(val_idx)
+    test_idx = np.intersect1d(fer2013.test_indices(data), np.flatnonzero(majority >= 0))
+    return labelled.subset(train_idx), val.subset(val_idx), val.subset(test_idx) if len(test_idx) else None
 
 
 def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=None, mixup_alpha=None,
@@ -355,8 +360,9 @@ def train(args, architecture, title):
     curves_path = stem + "_training.png" if args.curves is None else args.curves
     effective = {**vars(args), **recipe, "log": log_path, "curves": curves_path}
     print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in sorted(effective.items())))
-    train_set, val_set = load_split(args)
-    print(f"data: {len(train_set)} training and {len(val_set)} validation faces from {args.train}")
+    train_set, val_set, test_set = load_split(args)
+    held_out = f"; {len(test_set)} PrivateTest faces held out, scored once at the end" if test_set is not None else ""
+    print(f"data: {len(train_set)} training and {len(val_set)} validation faces from {args.train}{held_out}")
 
     import keras
     import tensorflow as tf
@@ -417,4 +423,17 @@ def train(args, architecture, title):
     best = best_row(rows)
     print(f"best validation accuracy {float(best['val_accuracy']):.4f} at epoch {best['epoch']}; "
           f"model: {out}; log: {log_path}; curves: {curves}")
+    if test_set is not None:
+        score_test(out, test_set, compute, "FER+ majority labels" if args.ferplus else "FER2013 labels")
     return rows
+
+
+def score_test(path, test_set, compute, truth):
+    """The saved model (the epoch validation chose) on the held-out test
+    part, once: a figure to report, never a choice to make by."""
+    from inference import predict_proba
+    from models import load_model
+
+    predicted = predict_proba([load_model(path, compute)], test_set.images).argmax(axis=1)
+    print(f"test: PrivateTest, {len(test_set)} faces, {truth}: accuracy {np.mean(predicted == test_set.labels):.4f} "
+          f"(the saved model, scored once after training)")

@@ -128,14 +128,17 @@ def ferplus_votes_row(usage, name, votes):
     return ",".join([usage, name] + [str(votes.get(c, 0)) for c in columns])
 
 
-def write_ferplus_pair(folder, n_per_class=20, seed=0):
+def write_ferplus_pair(folder, n_per_class=20, seed=0, private=False):
     """A learnable fer2013.csv (emotion,pixels,Usage) and its fer2013new.csv:
     each face gets 8 votes for its class and 2 for a neighbour's, every
-    fifth row is PublicTest, and the last row is unnamed (not a face)."""
+    fifth row is PublicTest (with private=True, every fifth from the third
+    is PrivateTest, as in the full files), and the last row is unnamed (not
+    a face)."""
     from ferplus import COLUMN_CLASS
 
     images, labels = learnable_faces(n_per_class, seed=seed)
-    usage = np.where(np.arange(len(labels)) % 5 == 0, 1, 0)
+    rows_at = np.arange(len(labels))
+    usage = np.where(rows_at % 5 == 0, 1, np.where(private & (rows_at % 5 == 2), 2, 0))
     columns = FERPLUS_HEADER.split(",")[2:]
     column_of = {k: columns[j] for j, k in enumerate(COLUMN_CLASS)}
     rows = [FERPLUS_HEADER]

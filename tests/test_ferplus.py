@@ -200,6 +200,34 @@ def test_every_label_mode_trains(tmp_path, mode):
     assert f"labels: FER+ {mode} (8 classes)" in result.stdout
 
 
+def test_the_full_files_privatetest_is_held_out_and_scored_once(tmp_path):
+    faces, votes_path, _, usage = write_ferplus_pair(tmp_path, n_per_class=10, private=True)
+    out = str(tmp_path / "m.keras")
+    result = run_script("train_cnn.py", "--train", faces, "--ferplus", votes_path, "--epochs", "1",
+                        "--batch-size", "16", "--out", out, "--curves", "")
+    assert result.returncode == 0, result.stderr[-3000:]
+    # 70 rows: 14 PublicTest, 14 PrivateTest, 42 Training less the unnamed last row.
+    assert (usage == 2).sum() == 14
+    assert "41 training and 14 validation faces" in result.stdout and "14 PrivateTest faces held out" in result.stdout
+    test_line = [line for line in result.stdout.splitlines() if line.startswith("test: PrivateTest, 14 faces")]
+    assert len(test_line) == 1 and "FER+ majority labels: accuracy" in test_line[0]
+    result = run_script("confusion.py", "--model", out, "--data", faces, "--ferplus", votes_path, "--split", "test",
+                        "--out", str(tmp_path / "test.png"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    table = (tmp_path / "test.txt").read_text()
+    assert "PrivateTest, FER+ majority labels" in table and "14 faces" in table
+    # The same number both ways: one model, the same faces.
+    assert test_line[0].split("accuracy ")[1][:6] == table.split("accuracy ")[1][:6]
+
+
+def test_split_test_without_privatetest_rows_is_one_line(tmp_path, tiny_model):
+    faces, votes_path, _, _ = write_ferplus_pair(tmp_path, n_per_class=3)
+    result = run_script("confusion.py", "--model", tiny_model, "--data", faces, "--ferplus", votes_path,
+                        "--split", "test", "--out", str(tmp_path / "c.png"))
+    assert_one_line_error(result, "fer2013.csv", "no PrivateTest rows")
+    assert not (tmp_path / "c.png").exists()
+
+
 def test_a_mismatched_pair_is_one_line(tmp_path):
     faces, votes_path, _, _ = write_ferplus_pair(tmp_path, n_per_class=3)
     lines = open(votes_path).read().splitlines()

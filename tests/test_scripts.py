@@ -174,3 +174,24 @@ def test_compare_runs_errors(tmp_path):
     result = run_script("compare_runs.py", str(tmp_path / "a.csv"), str(bad), "--out", str(out))
     assert_one_line_error(result, str(bad))
     assert not out.exists()
+
+
+def test_fer2013_csv_privatetest_is_scored_once_after_training(tmp_path, tiny_data):
+    from conftest import learnable_faces
+
+    images, labels = learnable_faces(6, seed=5)
+    usage = np.arange(len(labels)) % 3  # Training, PublicTest, PrivateTest in turn: 14 rows each.
+    faces = write_csv(tmp_path / "fer2013.csv", csv_text("fer2013", images, labels, usage=usage))
+    out = str(tmp_path / "m.keras")
+    result = run_script("train_cnn.py", "--train", faces, "--epochs", "1", "--batch-size", "16", "--out", out,
+                        "--curves", "")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "14 training and 14 validation faces" in result.stdout
+    assert "test: PrivateTest, 14 faces, FER2013 labels: accuracy" in result.stdout
+    result = run_script("confusion.py", "--model", out, "--data", faces, "--split", "test", "--out", str(tmp_path / "t.png"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "PrivateTest" in (tmp_path / "t.txt").read_text()
+    # A file without a Usage column has no test part to score.
+    result = run_script("confusion.py", "--model", out, "--data", tiny_data["train"], "--split", "test",
+                        "--out", str(tmp_path / "u.png"))
+    assert_one_line_error(result, "train.csv", "has no Usage column")
