@@ -47,12 +47,14 @@ def select_faces(args):
             raise cli.UsageError("--ferplus takes its labels from fer2013new.csv, for the whole file: "
                                  "no --labels, no --limit")
         labels = ferplus.majority_labels(ferplus.load_votes(args.ferplus, data, args.data))
-        keep = labels >= 0
         if args.split == "val":
-            keep &= data.usage == fer2013.USAGES.index("PublicTest")
+            rows = np.flatnonzero(data.usage == fer2013.USAGES.index("PublicTest"))
         elif args.split == "test":
-            keep &= np.isin(np.arange(len(data)), test_rows(data, args.data))
-        return data.images[keep], labels[keep]
+            rows = test_rows(data, args.data)
+        else:
+            rows = np.arange(len(data))
+        rows = rows[labels[rows] >= 0]  # Faces FER+ gives no majority label are left out.
+        return data.images[rows], labels[rows]
     if args.labels:
         keep, labels = fer2013.match_labels(data, args.labels)
         return data.images[keep], labels

@@ -12,10 +12,10 @@ is the same layer (same weights, same moving-statistics update) computed by
 TensorFlow's fused kernel. It is only ever used in memory: saved models hold
 the stock layer (see `stock_layers`), so they load with plain Keras.
 """
+import math
 import os
 
 import keras
-import numpy as np
 from keras import layers
 
 from errors import ModelFileError
@@ -173,7 +173,7 @@ def flops_per_image(model):
     for layer in model.layers:
         if isinstance(layer, layers.Conv2D):
             h, w, c_out = layer.output.shape[1:]
-            flops += 2 * h * w * c_out * int(np.prod(layer.kernel_size)) * layer.input.shape[-1]
+            flops += 2 * h * w * c_out * math.prod(layer.kernel_size) * layer.input.shape[-1]
         elif isinstance(layer, layers.Dense):
             flops += 2 * layer.input.shape[-1] * layer.units
     return int(flops)

@@ -167,7 +167,8 @@ def ferplus_split(args, data):
         raise fer2013.DataError(args.ferplus, "keeps no Training or no PublicTest face with a FER+ label")
     labelled = fer2013.Dataset(data.images, np.argmax(targets, axis=1).astype(np.int8), data.ids, data.usage, targets)
     val = fer2013.Dataset(data.images, majority, data.ids, data.usage)
-    test_idx = np.intersect1d(fer2013.test_indices(data), np.flatnonzero(majority >= 0))
+    test_idx = fer2013.test_indices(data)
+    test_idx = test_idx[majority[test_idx] >= 0]
     return labelled.subset(train_idx), val.subset(val_idx), val.subset(test_idx) if len(test_idx) else None
 
 
