@@ -9,7 +9,8 @@
     python bench.py precision --train data/train.csv            # train_cnn.py float32 vs bfloat16 images/s
     python bench.py breakdown --precision bfloat16              # where an epoch's seconds go
     python bench.py crop --train data/train.csv --detector haar # detector box vs FER2013's crop
-    python bench.py detectors --train data/train.csv            # Haar vs MTCNN on pasted real faces
+    python bench.py detectors --train data/train.csv            # BlazeFace vs Haar vs MTCNN on pasted real faces
+    python bench.py rotation --train data/fer2013.csv           # turned faces: aligned crops against upright ones
     python bench.py emotions                                    # emotions.py, Keras and ONNX: photo ms, video frames/s
     python bench.py runtimes --faces 4096                       # ONNX Runtime vs TensorFlow: images/s, start-up
     python bench.py parity --train data/train.csv               # a .keras model vs its ONNX copy on validation
@@ -17,9 +18,9 @@
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
-import bench_inference
-import bench_training
-import cli
+from ferkit import bench_inference
+from ferkit import bench_training
+from ferkit import cli
 
 MODES = {
     # Training: what an epoch costs, and what feeds it.
@@ -30,7 +31,7 @@ MODES = {
     "predict": bench_inference.bench_predict, "crop": bench_inference.bench_crop,
     "detectors": bench_inference.bench_detectors, "emotions": bench_inference.bench_emotions,
     "runtimes": bench_inference.bench_runtimes, "parity": bench_inference.bench_parity,
-    "serve": bench_inference.bench_serve,
+    "serve": bench_inference.bench_serve, "rotation": bench_inference.bench_rotation,
 }
 
 
@@ -52,8 +53,9 @@ def main(argv=None):
     p.add_argument("--limit", type=int, default=6000, help="precision: training rows")
     p.add_argument("--precision", default="float32", help="throughput and breakdown: precision of the project loop")
     p.add_argument("--detector", default="haar", help="crop: detector")
-    p.add_argument("--detector-list", default="haar,mtcnn", help="detectors: detectors to compare")
-    p.add_argument("--faces", type=int, default=600, help="crop and detectors: faces")
+    p.add_argument("--detector-list", default="blazeface,haar,mtcnn", help="detectors: detectors to compare")
+    p.add_argument("--faces", type=int, default=600, help="crop, detectors and rotation: faces")
+    p.add_argument("--angles", default="0,15,-15,30,-30", help="rotation: angles in degrees")
     p.add_argument("--photos", type=int, default=31, help="emotions: photos")
     p.add_argument("--frames", type=int, default=150, help="emotions: video frames")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="serve: a running serve.py")

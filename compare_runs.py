@@ -10,8 +10,8 @@ noisy readings flatters whichever run swings the most.
 """
 import os
 
-import cli
-from runlog import best_row, read_run
+from ferkit import cli
+from ferkit.runlog import best_row, read_run
 
 
 def parse_args(argv=None):
@@ -35,7 +35,7 @@ def summarize(rows):
 
 
 def plot_runs(runs, path, title):
-    from figures import plt, save
+    from ferkit.figures import plt, save
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for label, rows in runs:

@@ -15,11 +15,12 @@ import os
 
 import numpy as np
 
-import cli
-import fer2013
-import ferplus
-from files import atomic_output
-from inference import TTA_MODES
+from ferkit import cli
+from ferkit import fer2013
+from ferkit import ferplus
+from ferkit import metrics
+from ferkit.files import atomic_output
+from ferkit.inference import TTA_MODES, load_model
 
 
 def parse_args(argv=None):
@@ -40,33 +41,31 @@ def parse_args(argv=None):
 
 
 def select_faces(args):
-    """(images, labels) of the faces to evaluate."""
+    """(images, labels, vote shares or None) of the faces to evaluate."""
     data = fer2013.load_csv(args.data, limit=args.limit)
     if args.ferplus:
         if args.labels or args.limit is not None:
             raise cli.UsageError("--ferplus takes its labels from fer2013new.csv, for the whole file: "
                                  "no --labels, no --limit")
-        labels = ferplus.majority_labels(ferplus.load_votes(args.ferplus, data, args.data))
-        if args.split == "val":
-            rows = np.flatnonzero(data.usage == fer2013.USAGES.index("PublicTest"))
-        elif args.split == "test":
-            rows = test_rows(data, args.data)
-        else:
-            rows = np.arange(len(data))
-        rows = rows[labels[rows] >= 0]  # Faces FER+ gives no majority label are left out.
-        return data.images[rows], labels[rows]
+        votes = ferplus.load_votes(args.ferplus, data, args.data)
+        labels = ferplus.majority_labels(votes)
+        if args.split == "test":
+            test_rows(data, args.data)  # One line if the file has no PrivateTest part.
+        part = {"val": "PublicTest", "test": "PrivateTest", "all": "all"}[args.split]
+        rows = ferplus.part_rows(data, labels, part)  # Faces without a majority label are left out.
+        return data.images[rows], labels[rows], ferplus.vote_shares(votes[rows])
     if args.labels:
         keep, labels = fer2013.match_labels(data, args.labels)
-        return data.images[keep], labels
+        return data.images[keep], labels, None
     if data.labels is None:
         raise fer2013.DataError(args.data, "has no labels; give an id,label key with --labels")
     if args.split == "all":
-        return data.images, data.labels
+        return data.images, data.labels, None
     if args.split == "test":
         rows = test_rows(data, args.data)
-        return data.images[rows], data.labels[rows]
-    _, val_idx = fer2013.split_indices(data, args.val_split, args.seed)
-    return data.images[val_idx], data.labels[val_idx]
+        return data.images[rows], data.labels[rows], None
+    _, val_idx = fer2013.split_indices(data, args.val_split, args.split_seed)
+    return data.images[val_idx], data.labels[val_idx], None
 
 
 def test_rows(data, path):
@@ -78,7 +77,7 @@ def test_rows(data, path):
 
 
 def plot_confusion(matrix, table, title, path, class_names):
-    from figures import plt, save
+    from ferkit.figures import plt, save
 
     normalized = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     fig = plt.figure(figsize=(14, 6.2))
@@ -106,27 +105,30 @@ def main(argv=None):
     args = parse_args(argv)
     if args.labels:
         args.split = "all"
-    images, labels = select_faces(args)
-    from sklearn.metrics import classification_report, confusion_matrix
+    images, labels, shares = select_faces(args)
+    from ferkit.inference import predict_proba
 
-    from inference import predict_proba
-
-    model = cli.load_model(args.model, args.precision)
+    model = load_model(args.model, args.precision)
     names = model.class_names
     beyond = labels >= len(names)  # FER+'s contempt, for a FER2013 model.
     if beyond.any():
         print(f"left out {beyond.sum()} faces whose label ({', '.join(sorted({ferplus.FERPLUS_CLASSES[c] for c in labels[beyond]}))}) "
               f"the model cannot give; it predicts {len(names)} classes")
         images, labels = images[~beyond], labels[~beyond]
-    predicted = predict_proba([model], images, tta=args.tta).argmax(axis=1)
-    matrix = confusion_matrix(labels, predicted, labels=range(len(names)))
-    table = classification_report(labels, predicted, labels=range(len(names)), target_names=names,
-                                  digits=3, zero_division=0)
+    if shares is not None and shares.shape[1] != len(names):
+        shares = None  # A FER2013 model's probabilities cover seven of the eight vote classes.
+    probabilities = predict_proba([model], images, tta=args.tta)
+    predicted = probabilities.argmax(axis=1)
+    matrix = metrics.confusion_matrix(labels, predicted, len(names))
+    scores = metrics.summary(probabilities, labels, len(names))
+    if shares is not None:
+        scores["vote_nll"] = metrics.negative_log_likelihood(probabilities, shares)
+    table = metrics.class_table(labels, predicted, names) + "\n" + metrics.summary_line(scores) + "\n"
     part = {"val": "PublicTest" if args.ferplus else "validation split", "test": "PrivateTest",
             "all": "all rows"}[args.split]
     truth = ", FER+ majority labels" if args.ferplus else ""
     title = f"{os.path.basename(args.model)} on {os.path.basename(args.data)}, {part}{truth}\n" \
-            f"{len(labels)} faces, accuracy {np.mean(predicted == labels):.4f}"
+            f"{len(labels)} faces, accuracy {scores['accuracy']:.4f}, mean class recall {scores['mean_recall']:.4f}"
     plot_confusion(matrix, table, title, args.out, names)
     with atomic_output(os.path.splitext(args.out)[0] + ".txt") as tmp:
         with open(tmp, "w") as f:

@@ -5,9 +5,10 @@
     python emotions.py clip.mp4 --every 5 --json clip.json --out-dir annotated/
 
 PATH is a photo (JPEG, PNG, BMP, WebP, TIFF), a folder (searched recursively)
-or a video (anything OpenCV reads). Faces are found by OpenCV's Haar cascade
-(or --detector mtcnn), cropped as FER2013's faces were, and classified by the
-model released with the repository unless --model says otherwise.
+or a video (anything OpenCV reads). Faces are found by BlazeFace on ONNX
+Runtime (or --detector haar or mtcnn), turned so the eyes are level, cropped
+as FER2013's faces were, and classified by the model released with the
+repository unless --model says otherwise.
 """
 import contextlib
 import csv
@@ -18,10 +19,13 @@ import time
 
 import numpy as np
 
-import cli
-from faces import DETECT_SIDE, DETECTORS, Analyser, kind_of, record
-from fer2013 import DataError
-from files import atomic_output
+from ferkit import cli
+from ferkit.detectors import DETECT_SIDE, DETECTORS
+from ferkit.faces import Analyser, record
+from ferkit.fer2013 import DataError
+from ferkit.images import kind_of
+from ferkit.files import atomic_output
+from ferkit.inference import load_model
 
 
 def parse_args(argv=None):
@@ -29,9 +33,13 @@ def parse_args(argv=None):
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos, folders and videos")
     p.add_argument("--model", default=cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True),
                    help="saved .keras or .onnx model (default: the released ONNX copy, which starts in a fraction of a second)")
-    p.add_argument("--detector", choices=sorted(DETECTORS), default="haar", help="face detector")
+    p.add_argument("--detector", choices=sorted(DETECTORS), default="blazeface",
+                   help="face detector: blazeface (MediaPipe's, on ONNX Runtime), haar (OpenCV's cascade) or mtcnn")
     p.add_argument("--detect-size", type=int, default=DETECT_SIDE,
-                   help="detect on a copy whose longer side is at most this many pixels (raise it for small faces)")
+                   help="haar and mtcnn: detect on a copy whose longer side is at most this many pixels "
+                        "(raise it for small faces)")
+    p.add_argument("--no-align", action="store_true",
+                   help="crop faces upright as found, without turning them so the eyes are level")
     cli.add_tta_flag(p, "flip", ("none", "flip"), help="also classify each face's mirror image")
     p.add_argument("--every", type=int, default=1, help="videos: analyse every Nth frame")
     p.add_argument("--json", default=None, help="write every face as a JSON list of records")
@@ -75,15 +83,17 @@ def find_inputs(paths, skip=None):
 
 
 def analyse_photo(path, analyser, out_dir, root):
-    from faces import annotate, read_image
+    from ferkit.faces import annotate
+    from ferkit.images import read_image
 
     rgb = read_image(path)
-    found = analyser.faces([rgb])[0]
+    found = analyser.faces([rgb], thorough=True)[0]
     if not found:
         print(f"{path}: no face found")
         records = [record(path, None, None)]
     else:
-        records = [record(path, box, p, analyser.class_names, face=i) for i, (box, p) in enumerate(found)]
+        records = [record(path, f.box, f.probabilities, analyser.class_names, face=i, keypoints=f.keypoints)
+                   for i, f in enumerate(found)]
     if out_dir:
         from PIL import Image
 
@@ -94,7 +104,7 @@ def analyse_photo(path, analyser, out_dir, root):
 
 
 def labels_of(found, names):
-    return [(box, names[int(np.argmax(p))], float(np.max(p))) for box, p in found]
+    return [(f.box, names[int(np.argmax(f.probabilities))], float(np.max(f.probabilities))) for f in found]
 
 
 def output_path(out_dir, root, path, suffix):
@@ -109,7 +119,7 @@ def analyse_video(path, analyser, every, out_dir, root, chunk=16):
     and a figure of each face's emotions over time."""
     import cv2
 
-    from faces import Tracker, annotate
+    from ferkit.faces import Tracker, annotate
 
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():
@@ -140,9 +150,10 @@ def analyse_video(path, analyser, every, out_dir, root, chunk=16):
             results = analyser.faces([rgb for _, rgb in analysed]) if analysed else []
             by_frame = {}
             for (i, _), found in zip(analysed, results):
-                tracks = tracker.assign(i, [box for box, _ in found])
+                tracks = tracker.assign(i, [f.box for f in found])
                 by_frame[i] = found
-                records += [record(path, box, p, analyser.class_names, frame=i, seconds=i / fps, face=t) for t, (box, p) in zip(tracks, found)]
+                records += [record(path, f.box, f.probabilities, analyser.class_names, frame=i, seconds=i / fps,
+                                   face=t, keypoints=f.keypoints) for t, f in zip(tracks, found)]
             if target:
                 for i, rgb in frames:
                     shown = labels_of(by_frame[i], analyser.class_names) if i in by_frame else shown
@@ -156,7 +167,7 @@ def analyse_video(path, analyser, every, out_dir, root, chunk=16):
         if index == 0:
             raise DataError(path, "no frames could be read (not a video, or a damaged one)")
     if target and records:
-        from figures import plot_timeline
+        from ferkit.figures import plot_timeline
 
         longest = sorted(tracks_of(records).items(), key=lambda t: -len(t[1]))[:4]
         panels = [(f"face {face}: mostly {emotion} (mean probability {p:.2f})", rows)
@@ -245,10 +256,10 @@ def write_csv(path, records, names):
 def main(argv=None):
     args = parse_args(argv)
     inputs = find_inputs(args.paths, skip=args.out_dir)
-    from inference import Predictor
+    from ferkit.inference import Predictor
 
-    predictor = Predictor([cli.load_model(args.model, args.precision)], tta=args.tta)
-    analyser = Analyser(predictor, args.detector, args.detect_size)
+    predictor = Predictor([load_model(args.model, args.precision)], tta=args.tta)
+    analyser = Analyser(predictor, args.detector, args.detect_size, align=not args.no_align)
     records, started = [], time.time()
     for path, kind, folder in inputs:
         try:

@@ -18,9 +18,9 @@ import tempfile
 
 import numpy as np
 
-import cli
-from fer2013 import IMAGE_SIZE
-from files import atomic_output
+from ferkit import cli
+from ferkit.fer2013 import IMAGE_SIZE
+from ferkit.files import atomic_output
 
 # What an export must reproduce: the same top class for every check face, and
 # probabilities within this much (float16 weights move them by ~1e-4).
@@ -111,8 +111,8 @@ def export(model_path, out, weights="float16"):
     require_exporters()
     import onnx
 
-    from inference import OnnxModel, Predictor, add_metadata
-    from models import convert, load_model
+    from ferkit.inference import OnnxModel, Predictor, add_metadata
+    from ferkit.models import convert, load_model
 
     model = load_model(model_path)
     names = model.class_names
@@ -141,8 +141,8 @@ def export_litert(model_path, out, weights="float32"):
     ONNX export. Returns (difference, agreement, bytes)."""
     import tensorflow as tf
 
-    from inference import Predictor
-    from models import convert, load_model
+    from ferkit.inference import Predictor
+    from ferkit.models import convert, load_model
 
     if weights != "float32":
         raise cli.UsageError("--format litert stores float32 weights only (--weights float32)")

@@ -14,11 +14,11 @@ import time
 
 import numpy as np
 
-import cli
-import fer2013
-from fer2013 import USAGES
-from files import atomic_output
-from inference import TTA_MODES  # inference.py imports TensorFlow only when predicting.
+from ferkit import cli
+from ferkit import fer2013
+from ferkit.fer2013 import USAGES
+from ferkit.files import atomic_output
+from ferkit.inference import TTA_MODES, load_model  # inference.py imports TensorFlow only when predicting.
 
 
 def parse_args(argv=None):
@@ -49,7 +49,7 @@ def write_submission(path, ids, predicted):
 
 
 def report_accuracy(data, predicted, labels_path):
-    from inference import accuracy_lines
+    from ferkit.inference import accuracy_lines
 
     if labels_path:
         known, truth = fer2013.match_labels(data, labels_path)
@@ -68,9 +68,9 @@ def main(argv=None):
     data = fer2013.load_csv(args.test, limit=args.limit)
     if args.labels:
         fer2013.load_labels(args.labels)  # Fail on a bad key before the slow part.
-    from inference import Predictor
+    from ferkit.inference import Predictor
 
-    models = [cli.load_model(path, args.precision) for path in args.model]
+    models = [load_model(path, args.precision) for path in args.model]
     try:
         predictor = Predictor(models, tta=args.tta, batch_size=args.batch_size)
     except ValueError as e:

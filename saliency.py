@@ -12,9 +12,10 @@ import os
 
 import numpy as np
 
-import cli
-import fer2013
-from fer2013 import CLASS_NAMES
+from ferkit import cli
+from ferkit import fer2013
+from ferkit.fer2013 import CLASS_NAMES
+from ferkit.inference import load_model
 
 
 def parse_args(argv=None):
@@ -70,7 +71,7 @@ def pick_faces(labels, per_class):
 def plot(images, labels, predicted, saliency_maps, cams, title, path, saliency_name="saliency", class_names=CLASS_NAMES):
     """True labels are the CSV's (FER2013's classes); predictions are named by
     class_names, the model's own (eight for a FER+ model)."""
-    from figures import plt, save
+    from ferkit.figures import plt, save
 
     n = len(images)
     per_row = 2
@@ -97,14 +98,14 @@ def plot(images, labels, predicted, saliency_maps, cams, title, path, saliency_n
 def main(argv=None):
     args = parse_args(argv)
     cli.require_keras_model(args.model, "saliency and Grad-CAM")
-    data, val_idx = cli.validation_faces(args)
+    data, val_idx = fer2013.validation_faces(args.data, args.val_split, args.split_seed, args.limit)
     chosen = val_idx[pick_faces(data.labels[val_idx], args.per_class)]
     if len(chosen) == 0:
         raise fer2013.DataError(args.data, "its validation split holds no faces")
     images, labels = data.images[chosen], data.labels[chosen].astype(int)
-    from inference import predict_proba
+    from ferkit.inference import predict_proba
 
-    model = cli.load_model(args.model, args.precision)
+    model = load_model(args.model, args.precision)
     predicted = predict_proba([model], images).argmax(axis=1)
     saliency_maps, cams = explain(model, images, predicted, smooth=args.smooth, layer=args.layer)
     method = "SmoothGrad" if args.smooth else "saliency (vanilla gradient)"

@@ -17,9 +17,12 @@ import sys
 import threading
 import time
 
-import cli
-from faces import COLOURS, DETECT_SIDE, Analyser, ImageTooLarge, read_image, record
-from fer2013 import DataError
+from ferkit import cli
+from ferkit.detectors import DETECT_SIDE, DETECTORS
+from ferkit.faces import COLOURS, Analyser, record
+from ferkit.fer2013 import DataError
+from ferkit.images import ImageTooLarge, read_image
+from ferkit.inference import load_model
 
 MAX_BODY_BYTES = 10 * 2**20  # 10 MiB: a phone photo is 2-6 MB.
 MAX_PIXELS = 50_000_000  # A 50-megapixel photo; anything larger is refused before decoding.
@@ -34,6 +37,7 @@ def parse_args(argv=None):
                                                       "lets other machines use the page")
     p.add_argument("--port", type=int, default=8000, help="port")
     cli.add_tta_flag(p, "flip", ("none", "flip"), help="also classify each face's mirror image")
+    p.add_argument("--detector", choices=sorted(DETECTORS), default="blazeface", help="face detector, as emotions.py's")
     cli.add_precision_flag(p)
     return p.parse_args(argv)
 
@@ -110,12 +114,17 @@ def create_app(analyser, model_name, runtime, precision):
         except DataError as e:
             return error(415, str(e))
 
+        # ?photo=1 (a dropped photo): searched as closely as emotions.py
+        # searches a photo; camera frames get the detector's one fast pass.
+        thorough = request.query_params.get("photo") == "1"
+
         def analyse():
             with lock:
-                return analyser.faces([rgb])[0]
+                return analyser.faces([rgb], thorough=thorough)[0]
 
         found = await run_in_threadpool(analyse)
-        faces = [record(name, box, p, analyser.class_names, face=i) for i, (box, p) in enumerate(found)]
+        faces = [record(name, f.box, f.probabilities, analyser.class_names, face=i, keypoints=f.keypoints)
+                 for i, f in enumerate(found)]
         return {"width": rgb.shape[1], "height": rgb.shape[0], "faces": faces,
                 "milliseconds": round(1000 * (time.perf_counter() - started), 1)}
 
@@ -123,12 +132,12 @@ def create_app(analyser, model_name, runtime, precision):
     return app
 
 
-def build(model_path, precision="auto", tta="flip", detector="haar"):
+def build(model_path, precision="auto", tta="flip", detector="blazeface"):
     """(app, analyser) for a model file; what main and the tests run."""
-    from inference import Predictor, is_onnx
-    from precision import resolve
+    from ferkit.inference import Predictor, is_onnx
+    from ferkit.precision import resolve
 
-    model = cli.load_model(model_path, precision)
+    model = load_model(model_path, precision)
     analyser = Analyser(Predictor([model], tta=tta), detector, DETECT_SIDE)
     runtime = "onnxruntime" if is_onnx(model_path) else "tensorflow"
     compute = "float32" if is_onnx(model_path) else resolve(precision)
@@ -137,7 +146,7 @@ def build(model_path, precision="auto", tta="flip", detector="haar"):
 
 def main(argv=None):
     args = parse_args(argv)
-    app, _ = build(args.model, args.precision, args.tta)
+    app, _ = build(args.model, args.precision, args.tta, args.detector)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: listening on {args.host}: other machines on the network can use this page "
               f"and its camera frames", file=sys.stderr)

@@ -8,12 +8,13 @@
 Keeps the best model by validation accuracy in --out; rerun the same command
 after an interruption to resume from the last finished epoch.
 """
-import cli
-import training
+from ferkit import cli
+from ferkit import recipes
+from ferkit import training
 
 
 def main(argv=None):
-    parser = training.build_parser(__doc__.splitlines()[0], "cnn", ["seed", "fast", "long", "ferplus"], "seed")
+    parser = recipes.build_parser(__doc__.splitlines()[0], "cnn", ["seed", "fast", "long", "ferplus"], "seed")
     args = parser.parse_args(argv)
     training.train(args, "cnn", "CNN")
 

@@ -4,12 +4,13 @@
 
 Same flags, checkpointing and resume as train_cnn.py.
 """
-import cli
-import training
+from ferkit import cli
+from ferkit import recipes
+from ferkit import training
 
 
 def main(argv=None):
-    parser = training.build_parser(__doc__.splitlines()[0], "dnn", ["dnn"], "dnn")
+    parser = recipes.build_parser(__doc__.splitlines()[0], "dnn", ["dnn"], "dnn")
     args = parser.parse_args(argv)
     training.train(args, "dnn", "DNN")
 

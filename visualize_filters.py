@@ -10,8 +10,10 @@ import os
 
 import numpy as np
 
-import cli
-from fer2013 import CLASS_NAMES
+from ferkit import cli
+from ferkit import fer2013
+from ferkit.fer2013 import CLASS_NAMES
+from ferkit.inference import load_model
 
 
 def parse_args(argv=None):
@@ -24,6 +26,7 @@ def parse_args(argv=None):
     p.add_argument("--filters", type=int, default=64, help="at most this many filters in the pattern grid")
     p.add_argument("--steps", type=int, default=80, help="gradient-ascent steps")
     cli.add_split_flags(p)
+    p.add_argument("--seed", type=int, default=fer2013.SPLIT_SEED, help="seed of the gradient ascent's starting noise")
     p.add_argument("--out-dir", default="report", help="folder for the figures")
     # Gradients for figures: float32 by default (bfloat16 gradients are coarse, and these are cheap).
     cli.add_precision_flag(p, default="float32")
@@ -44,7 +47,7 @@ def conv_layer(model, name):
 
 
 def plot_activations(face, label, maps, layer_name, path):
-    from figures import plt, save
+    from ferkit.figures import plt, save
 
     order = np.argsort(maps.mean(axis=(0, 1)))[::-1]  # Most active first.
     n = maps.shape[-1]
@@ -92,7 +95,7 @@ def gradient_ascent(extractor, filters, steps, seed=0):
 
 
 def plot_patterns(patterns, layer_name, path):
-    from figures import plt, save
+    from ferkit.figures import plt, save
 
     n = len(patterns)
     cols = 8
@@ -113,11 +116,11 @@ def plot_patterns(patterns, layer_name, path):
 def main(argv=None):
     args = parse_args(argv)
     cli.require_keras_model(args.model, "gradient ascent")
-    data, val_idx = cli.validation_faces(args)
+    data, val_idx = fer2013.validation_faces(args.data, args.val_split, args.split_seed, args.limit)
     if not 0 <= args.index < len(val_idx):
         raise cli.UsageError(f"--index {args.index} is out of range: the validation split has {len(val_idx)} faces (0-{len(val_idx) - 1})")
     face, label = data.images[val_idx[args.index]], int(data.labels[val_idx[args.index]])
-    model = cli.load_model(args.model, args.precision)
+    model = load_model(args.model, args.precision)
     extractor = conv_layer(model, args.layer)
     pattern_extractor = conv_layer(model, args.pattern_layer or args.layer)
     maps = extractor(face[None].astype("float32"), training=False).numpy()[0]

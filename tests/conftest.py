@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from fer2013 import NUM_CLASSES, USAGES  # noqa: E402
+from ferkit.fer2013 import NUM_CLASSES, USAGES  # noqa: E402
 
 HEADERS = {
     "ntu_train": "label,feature",
@@ -134,7 +132,7 @@ def write_ferplus_pair(folder, n_per_class=20, seed=0, private=False):
     fifth row is PublicTest (with private=True, every fifth from the third
     is PrivateTest, as in the full files), and the last row is unnamed (not
     a face)."""
-    from ferplus import COLUMN_CLASS
+    from ferkit.ferplus import COLUMN_CLASS
 
     images, labels = learnable_faces(n_per_class, seed=seed)
     rows_at = np.arange(len(labels))

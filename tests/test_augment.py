@@ -5,8 +5,11 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-import augment
-import training
+from ferkit import augment
+from ferkit import cli
+from ferkit import recipes
+from ferkit.optim import make_optimizer
+from ferkit.pipeline import make_dataset
 
 
 def faces(n=256, seed=0):
@@ -49,27 +52,27 @@ def test_random_erase_is_reproducible_per_seed_and_off_at_probability_zero():
 
 
 def test_no_augment_turns_off_the_erasing_and_mixup_given_with_it():
-    assert all("erase" in recipe and "mixup" in recipe for recipe in training.PRESETS.values())
+    assert all("erase" in recipe and "mixup" in recipe for recipe in recipes.PRESETS.values())
     argv = ["--no-augment", "--erase", "0.5", "0.25", "--mixup", "0.2"]
-    args = training.build_parser("t", "cnn", list(training.PRESETS), "long").parse_args(argv)
-    recipe = training.settings_from(args)
+    args = recipes.build_parser("t", "cnn", list(recipes.PRESETS), "long").parse_args(argv)
+    recipe = recipes.settings_from(args)
     assert recipe["augment"] is None and recipe["erase"] is None and recipe["mixup"] is None
 
 
 def test_erase_flag_overrides_the_preset_and_zero_turns_it_off():
-    parse = lambda preset, *argv: training.settings_from(
-        training.build_parser("t", "cnn", list(training.PRESETS), preset).parse_args(list(argv)))
+    parse = lambda preset, *argv: recipes.settings_from(
+        recipes.build_parser("t", "cnn", list(recipes.PRESETS), preset).parse_args(list(argv)))
     assert parse("fast")["erase"] is None
     assert parse("fast", "--erase", "0.5", "0.25")["erase"] == (0.5, 0.25)
     assert parse("long", "--erase", "0", "0")["erase"] is None
     assert parse("fast", "--erase", "0.5", "0.25", "--no-augment")["erase"] is None
     for bad in (["1.5", "0.25"], ["0.5", "0.01"], ["0.5", "1"], ["-0.1", "0.2"]):
-        with pytest.raises(training.cli.UsageError, match="--erase"):
+        with pytest.raises(cli.UsageError, match="--erase"):
             parse("fast", "--erase", *bad)
 
 
 def random_dataset(n, labels):
-    import fer2013
+    from ferkit import fer2013
 
     images = np.random.RandomState(0).randint(0, 256, (n, 48, 48, 1)).astype(np.uint8)
     return fer2013.Dataset(images=images, labels=np.asarray(labels, np.int8), ids=np.arange(n), usage=None)
@@ -107,22 +110,22 @@ def test_mixup_is_reproducible_per_seed():
 
 
 def test_mixup_flag_overrides_the_preset_and_zero_or_no_augment_turn_it_off():
-    parse = lambda *argv: training.settings_from(
-        training.build_parser("t", "cnn", list(training.PRESETS), "fast").parse_args(list(argv)))
+    parse = lambda *argv: recipes.settings_from(
+        recipes.build_parser("t", "cnn", list(recipes.PRESETS), "fast").parse_args(list(argv)))
     assert parse()["mixup"] is None
     assert parse("--mixup", "0.2")["mixup"] == 0.2
     assert parse("--mixup", "0")["mixup"] is None
     assert parse("--mixup", "0.2", "--no-augment")["mixup"] is None
-    with pytest.raises(training.cli.UsageError, match="--mixup"):
+    with pytest.raises(cli.UsageError, match="--mixup"):
         parse("--mixup", "-1")
 
 
 def test_mixup_dataset_yields_soft_labels_and_plain_validation_does_not():
     data = random_dataset(40, labels=np.random.RandomState(1).randint(0, 7, 40))
-    _, y = next(iter(training.make_dataset(data, 40, shuffle=True, seed=0, mixup_alpha=1.0)))
+    _, y = next(iter(make_dataset(data, 40, shuffle=True, seed=0, mixup_alpha=1.0)))
     assert np.allclose(y.numpy().sum(axis=1), 1.0, atol=1e-6)
     assert (y.numpy().max(axis=1) < 0.99).mean() > 0.5  # Beta(1, 1): most labels are mixed.
-    _, y = next(iter(training.make_dataset(data, 40)))
+    _, y = next(iter(make_dataset(data, 40)))
     assert set(np.unique(y.numpy())) == {0.0, 1.0}
 
 
@@ -134,7 +137,7 @@ def test_repeated_training_set_shows_every_face_once_per_epoch_in_a_new_order():
     data = random_dataset(n, labels=np.arange(n) % 7)
     data.images[:, 0, 0, 0] = np.arange(n)  # Mark each face; flips and shifts leave no corner intact, so no augment.
     steps = -(-n // batch)
-    batches = list(training.make_dataset(data, batch, shuffle=True, seed=0).repeat().take(2 * steps))
+    batches = list(make_dataset(data, batch, shuffle=True, seed=0).repeat().take(2 * steps))
     epochs = [np.concatenate([x.numpy()[:, 0, 0, 0] for x, _ in batches[e * steps:(e + 1) * steps]]) for e in range(2)]
     for marks in epochs:
         assert sorted(marks.astype(int).tolist()) == list(range(n))
@@ -142,15 +145,15 @@ def test_repeated_training_set_shows_every_face_once_per_epoch_in_a_new_order():
 
 
 def test_optimizer_and_weight_decay_flags_override_the_preset():
-    parse = lambda *argv: training.settings_from(
-        training.build_parser("t", "cnn", list(training.PRESETS), "fast").parse_args(list(argv)))
+    parse = lambda *argv: recipes.settings_from(
+        recipes.build_parser("t", "cnn", list(recipes.PRESETS), "fast").parse_args(list(argv)))
     assert (parse()["optimizer"], parse()["weight_decay"]) == ("adamw", 0.05)
     recipe = parse("--optimizer", "sgd", "--lr", "0.01", "--weight-decay", "0.005")
-    optimizer = training.make_optimizer(recipe, steps_per_epoch=10)
+    optimizer = make_optimizer(recipe, steps_per_epoch=10)
     assert type(optimizer).__name__ == "SGD" and optimizer.nesterov and optimizer.momentum == 0.9
     assert optimizer.weight_decay == pytest.approx(0.005)
-    assert training.make_optimizer(parse("--weight-decay", "0"), 10).weight_decay == 0.0
-    with pytest.raises(training.cli.UsageError, match="--weight-decay"):
+    assert make_optimizer(parse("--weight-decay", "0"), 10).weight_decay == 0.0
+    with pytest.raises(cli.UsageError, match="--weight-decay"):
         parse("--weight-decay", "-0.1")
     with pytest.raises(SystemExit):
         parse("--optimizer", "rmsprop")

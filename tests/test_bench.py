@@ -11,11 +11,13 @@ def real_faces(tmp_path_factory):
     it), shifted a pixel or two, and a test CSV with ids."""
     import matplotlib.cbook
 
-    from faces import CROP_SCALE, HaarDetector, crop_face, read_image, to_gray
+    from ferkit.detectors import HaarDetector
+    from ferkit.faces import CROP_SCALE, crop_face
+    from ferkit.images import read_image, to_gray
 
     rgb = read_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     gray = to_gray(rgb)
-    box = HaarDetector()(rgb)[0]
+    box = HaarDetector()(rgb)[0].box
     faces = [crop_face(gray, (box[0] + dx, box[1] + dy, box[2], box[3]), CROP_SCALE["haar"])
              for dx in (-2, 0, 2) for dy in (-2, 0, 2)]
     images = np.stack([faces[i % len(faces)] for i in range(42)])
@@ -33,13 +35,14 @@ def real_faces(tmp_path_factory):
     ("epochs", ["--epochs", "1"], "seconds per epoch"),
     ("precision", ["--limit", "40", "--epochs", "2"], "images/s"),
     ("crop", ["--faces", "5"], "crop"),
-    ("detectors", ["--faces", "4", "--detector-list", "haar"], "detectors:"),
+    ("detectors", ["--faces", "4", "--detector-list", "blazeface,haar"], "blazeface"),
+    ("rotation", ["--faces", "6", "--angles", "0,30"], "+30 degrees: found"),
     ("predict", [], "end to end"),
     ("memory", [], "peak RSS"),
     ("emotions", ["--photos", "2", "--frames", "6"], "frames/s after start-up"),
 ])
 def test_every_mode_prints_its_figures(real_faces, tiny_model, tmp_path, mode, flags, expect):
-    import cli
+    from ferkit import cli
 
     train, test = real_faces
     onnx = cli.released_model("fer2013_cnn", prefer_onnx=True)

@@ -8,7 +8,7 @@ import sys
 
 from conftest import ROOT, run_script
 
-from models import load_model
+from ferkit.models import load_model
 
 TWO_CPUS = """
 import sys, tensorflow as tf

@@ -22,8 +22,8 @@ def test_export_writes_a_half_size_file_that_matches_keras(tiny_model, exported)
     assert "top class matches Keras on 100.0%" in stdout
     # float16 weights: about half of the float32 weights' 47 MB.
     assert 20e6 < os.path.getsize(out) < 0.55 * 4 * 11_845_095
-    from inference import OnnxModel, Predictor
-    from models import load_model
+    from ferkit.inference import OnnxModel, Predictor
+    from ferkit.models import load_model
 
     keras_model, onnx_model = load_model(tiny_model, "float32"), OnnxModel(out)
     assert onnx_model.class_names == keras_model.class_names
@@ -43,7 +43,7 @@ def test_the_graph_takes_any_batch_of_48x48_faces(exported):
 
 
 def test_an_export_that_disagrees_writes_nothing(tiny_model, tmp_path, monkeypatch):
-    import cli
+    from ferkit import cli
     import export
 
     monkeypatch.setattr(export, "MAX_DIFFERENCE", -1.0)  # Nothing can agree this closely.

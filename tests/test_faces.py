@@ -1,21 +1,28 @@
-"""faces.py: reading real-world photos, detection, FER2013 framing, tracking,
-annotation. No model needed."""
+"""images.py, detectors.py (Haar) and faces.py: reading real-world photos,
+detection, FER2013 framing, tracking, annotation. No model needed; BlazeFace
+has its own tests (test_blazeface.py)."""
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-import faces
-import fer2013
-from fer2013 import DataError
+from ferkit import faces
+from ferkit import images
+from ferkit.detectors import HaarDetector
+from ferkit import fer2013
+from ferkit.fer2013 import DataError
 
 
 @pytest.fixture(scope="module")
 def hopper():
     from matplotlib import cbook
 
-    return faces.read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    return images.read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+def haar_boxes(rgb):
+    return [d.box for d in HaarDetector()(rgb)]
 
 
 def save(tmp_path, name, image, **kwargs):
@@ -36,14 +43,14 @@ def test_modes_all_come_out_as_8_bit_rgb(tmp_path):
         "photo.webp": Image.fromarray(np.repeat(gray[..., None], 3, axis=2)),
     }
     for name, image in cases.items():
-        rgb = faces.read_image(save(tmp_path, name, image, **({"lossless": True} if name.endswith("webp") else {})))
+        rgb = images.read_image(save(tmp_path, name, image, **({"lossless": True} if name.endswith("webp") else {})))
         assert rgb.shape == (48, 64, 3) and rgb.dtype == np.uint8, name
-        np.testing.assert_allclose(faces.to_gray(rgb).astype(int), gray.astype(int), atol=2, err_msg=name)
+        np.testing.assert_allclose(images.to_gray(rgb).astype(int), gray.astype(int), atol=2, err_msg=name)
 
 
 def test_transparent_pixels_become_white(tmp_path):
     rgba = np.zeros((10, 10, 4), np.uint8)  # Fully transparent black.
-    assert (faces.read_image(save(tmp_path, "clear.png", Image.fromarray(rgba, "RGBA"))) == 255).all()
+    assert (images.read_image(save(tmp_path, "clear.png", Image.fromarray(rgba, "RGBA"))) == 255).all()
 
 
 def test_exif_orientation_is_applied(tmp_path):
@@ -51,7 +58,7 @@ def test_exif_orientation_is_applied(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "Rotate 90 CW to display": a phone held upright.
     path = save(tmp_path, "phone.jpg", image, exif=exif.tobytes())
-    assert faces.read_image(path).shape[:2] == (40, 20)
+    assert images.read_image(path).shape[:2] == (40, 20)
 
 
 @pytest.mark.parametrize("content, problem", [
@@ -68,12 +75,12 @@ def test_unreadable_files_raise_one_line_errors(tmp_path, content, problem):
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(DataError, match=problem) as error:
-        faces.read_image(str(path))
+        images.read_image(str(path))
     assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
 def test_haar_finds_the_one_face_in_a_real_photo(hopper):
-    boxes = faces.HaarDetector()(hopper)
+    boxes = haar_boxes(hopper)
     assert len(boxes) == 1
     x, y, w, h = boxes[0]
     assert 130 < x + w / 2 < 330 and 150 < y + h / 2 < 300 and 150 < w < 300  # Her face, not her badge.
@@ -83,7 +90,7 @@ def test_large_images_are_detected_on_a_smaller_copy_in_original_pixels(hopper):
     import cv2
 
     big = cv2.resize(hopper, None, fx=6, fy=6, interpolation=cv2.INTER_LINEAR)  # 3072 x 3600
-    small_box, big_boxes = faces.HaarDetector()(hopper)[0], faces.HaarDetector()(big)
+    small_box, big_boxes = haar_boxes(hopper)[0], haar_boxes(big)
     assert len(big_boxes) == 1
     # Haar's box sizes come in steps of 10%, so compare centres and sizes to that.
     (x, y, w, h), (sx, sy, sw, sh) = big_boxes[0], np.array(small_box) * 6
@@ -94,7 +101,7 @@ def test_large_images_are_detected_on_a_smaller_copy_in_original_pixels(hopper):
 def test_no_face_in_noise_or_blank_images():
     rng = np.random.default_rng(0)
     for image in (np.full((400, 600, 3), 128, np.uint8), rng.integers(0, 256, (400, 600, 3), dtype=np.uint8)):
-        assert faces.HaarDetector()(image) == []
+        assert haar_boxes(image) == []
 
 
 def test_crop_follows_fer2013_framing():
@@ -110,7 +117,7 @@ def test_crop_follows_fer2013_framing():
 def test_calibration_finds_the_framing_a_crop_was_made_with(hopper):
     """A real face cropped at 1.03 and at 1.4 times Haar's box: calibrate_crop
     reads each scale back (the measurement CROP_SCALE comes from)."""
-    gray, box = faces.to_gray(hopper), faces.HaarDetector()(hopper)[0]
+    gray, box = images.to_gray(hopper), haar_boxes(hopper)[0]
     for scale in (1.03, 1.4):
         crops = np.stack([faces.crop_face(gray, (box[0] + d, box[1] + d, box[2], box[3]), scale) for d in (-3, 0, 3)])
         ratios, dx, dy = faces.calibrate_crop(crops, "haar")
@@ -143,7 +150,7 @@ def test_tracker_follows_moving_faces_and_starts_new_tracks():
 
 
 def test_annotation_draws_inside_a_copy(hopper):
-    box = faces.HaarDetector()(hopper)[0]
+    box = haar_boxes(hopper)[0]
     out = faces.annotate(hopper, [(box, "Happy", 0.87)])
     assert out.shape == hopper.shape and not np.array_equal(out, hopper)
     x, y, w, h = box

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from conftest import csv_text, random_faces, write_csv
 
-import fer2013
-from fer2013 import DataError, load_csv, split_indices
+from ferkit import fer2013
+from ferkit.fer2013 import DataError, load_csv, split_indices
 
 
 @pytest.mark.parametrize("gz", [False, True])

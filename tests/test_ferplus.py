@@ -8,8 +8,8 @@ import pytest
 from conftest import (FERPLUS_HEADER, assert_one_line_error, csv_text, ferplus_votes_row, learnable_faces,
                       run_script, write_csv, write_ferplus_pair)
 
-import ferplus
-from fer2013 import FERPLUS_CLASSES, load_csv
+from ferkit import ferplus
+from ferkit.fer2013 import FERPLUS_CLASSES, load_csv
 
 # FER+'s columns, for writing votes by name.
 N, H, SU, SA, A, D, F, C, UNKNOWN, NF = range(10)
@@ -132,8 +132,8 @@ def test_bad_vote_files(tmp_path, text, problem):
 
 
 def test_probability_mode_draws_one_hot_labels_from_the_votes():
-    from fer2013 import Dataset
-    from training import make_dataset
+    from ferkit.fer2013 import Dataset
+    from ferkit.pipeline import make_dataset
 
     images, _ = learnable_faces(40, seed=3)
     targets = np.zeros((len(images), 8), np.float32)
@@ -151,7 +151,8 @@ def test_probability_mode_draws_one_hot_labels_from_the_votes():
 def test_multitarget_loss_is_that_of_the_best_allowed_class():
     import keras
 
-    from training import PRESETS, make_loss
+    from ferkit.optim import make_loss
+    from ferkit.recipes import PRESETS
 
     loss = make_loss(PRESETS["fast"], "multitarget")
     y_true = np.array([[0.5, 0.5, 0, 0, 0, 0, 0, 0]], np.float32)
@@ -184,7 +185,7 @@ def test_ferplus_training_learns_and_reports_eight_classes(ferplus_run):
 
 
 def test_a_saved_ferplus_model_names_its_classes_in_a_fresh_process(ferplus_run):
-    code = ("import models, sys; m = models.load_model(sys.argv[1]); "
+    code = ("import sys; from ferkit import models; m = models.load_model(sys.argv[1]); "
             "print(m.output_shape[-1], ','.join(m.class_names))")
     result = run_script("-c", code, ferplus_run["model"])
     assert result.returncode == 0, result.stderr[-2000:]

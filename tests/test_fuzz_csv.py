@@ -8,7 +8,7 @@ from conftest import csv_text, random_faces
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fer2013 import LAYOUTS, NUM_CLASSES, USAGES, DataError, parse_csv_bytes
+from ferkit.fer2013 import LAYOUTS, NUM_CLASSES, USAGES, DataError, parse_csv_bytes
 
 PATH = "fuzz.csv"
 

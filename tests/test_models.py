@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-import cli
-from models import build_cnn, build_dnn, count_params, flops_per_image, load_model
+from ferkit import cli
+from ferkit.models import build_cnn, build_dnn, count_params, flops_per_image, load_model
 
 
 def test_cnn_has_the_seed_layer_lists_parameter_count():
@@ -54,7 +54,7 @@ def test_missing_and_corrupt_model_files(tmp_path):
 
 
 def test_float16_release_copy_is_half_the_size_and_predicts_the_same(tmp_path):
-    from models import save_float16
+    from ferkit.models import save_float16
 
     model = build_cnn()
     images = np.random.default_rng(0).integers(0, 256, size=(8, 48, 48, 1)).astype("float32")

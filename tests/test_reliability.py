@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import ROOT, csv_text, learnable_faces, run_script, write_csv
 
-import fer2013
-from files import atomic_output
+from ferkit import fer2013
+from ferkit.files import atomic_output
 
 
 def read_rows(path):
@@ -49,14 +49,15 @@ def test_sigkill_then_rerun_resumes_from_last_finished_epoch(tmp_path, small_csv
     assert logged <= first_epoch <= logged + 1
     # The learning-rate schedule continued instead of restarting its warm-up:
     # it matches the schedule evaluated at the end of each epoch.
-    import training
+    from ferkit import recipes
+    from ferkit.optim import make_schedule
 
     steps = int(np.ceil(len(fer2013.split_indices(fer2013.load_csv(small_csv), 0.1, 0)[0]) / 16))
-    recipe = dict(training.PRESETS["dnn"], epochs=6)
-    schedule = training.make_schedule(recipe, steps)
+    recipe = dict(recipes.PRESETS["dnn"], epochs=6)
+    schedule = make_schedule(recipe, steps)
     expected = [float(schedule(e * steps)) for e in range(1, 7)]
     np.testing.assert_allclose([float(r["lr"]) for r in rows], expected, rtol=1e-4)
-    from models import load_model
+    from ferkit.models import load_model
 
     assert load_model(str(out)).output_shape == (None, 7)
     assert not (tmp_path / "m.keras.resume").exists()
@@ -110,7 +111,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_good_model(tmp_path, small_
 
 
 def test_deterministic_runs_give_identical_weights(tmp_path, small_csv):
-    from models import load_model
+    from ferkit.models import load_model
 
     weights = []
     for run in ("a", "b"):

@@ -40,8 +40,8 @@ def test_predict_writes_a_submission(tmp_path, tiny_data, tiny_model, extra):
 
 
 def test_bfloat16_and_float32_predictions_agree(tiny_model):
-    from inference import predict_proba
-    from models import load_model
+    from ferkit.inference import predict_proba
+    from ferkit.models import load_model
 
     images, _ = random_faces(32, seed=5)
     reference = predict_proba([load_model(tiny_model, "float32")], images)
@@ -61,8 +61,8 @@ def test_predict_keeps_ids_from_the_file(tmp_path, tiny_model):
 
 
 def test_tta_and_ensemble_average_probabilities(tiny_model):
-    from inference import predict_proba
-    from models import load_model
+    from ferkit.inference import predict_proba
+    from ferkit.models import load_model
 
     model = load_model(tiny_model)
     images, _ = random_faces(5, seed=4)
@@ -119,9 +119,9 @@ def test_filter_errors_name_the_valid_choices(tmp_path, tiny_data, tiny_model):
 def test_saliency_and_gradcam_maps(tiny_model):
     from saliency import explain
 
-    from models import load_model
+    from ferkit.models import load_model
 
-    from inference import predict_proba
+    from ferkit.inference import predict_proba
 
     images, _ = random_faces(3, seed=11)
     model = load_model(tiny_model)

@@ -17,7 +17,7 @@ from conftest import ROOT, run_script
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
-import cli  # noqa: E402
+from ferkit import cli  # noqa: E402
 
 MODEL = cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True)  # What serve.py runs by default.
 
@@ -52,9 +52,10 @@ def test_health_names_the_model_and_its_classes(client):
 
 
 def test_a_photo_gets_the_same_faces_as_emotions_py(client, tmp_path):
+    """A dropped photo (?photo=1) is searched as emotions.py searches a photo."""
     data = open(grace_hopper(), "rb").read()
-    raw = client.post("/api/emotions", content=data, headers={"content-type": "image/jpeg"})
-    form = client.post("/api/emotions", files={"file": ("grace.jpg", data, "image/jpeg")})
+    raw = client.post("/api/emotions?photo=1", content=data, headers={"content-type": "image/jpeg"})
+    form = client.post("/api/emotions?photo=1", files={"file": ("grace.jpg", data, "image/jpeg")})
     assert raw.status_code == form.status_code == 200
     assert raw.json()["faces"][0]["probabilities"] == form.json()["faces"][0]["probabilities"]
     assert form.json()["faces"][0]["file"] == "grace.jpg" and raw.json()["milliseconds"] > 0
@@ -176,7 +177,7 @@ def chromium():
 def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from faces import read_image
+    from ferkit.images import read_image
 
     executable = chromium()
     camera = tmp_path / "camera.y4m"

@@ -4,7 +4,7 @@ import csv
 import pytest
 from conftest import assert_one_line_error, csv_text, learnable_faces, run_script, write_csv
 
-from models import load_model
+from ferkit.models import load_model
 
 
 def read_rows(path):
@@ -34,7 +34,7 @@ def test_training_script_end_to_end(tmp_path, tiny_data, script):
 
 
 def test_time_left_leaves_out_the_first_epoch_and_counts_what_remains():
-    from runlog import progress_line, time_left
+    from ferkit.runlog import progress_line, time_left
 
     rows = [{"epoch": 1, "seconds": 90.0}, {"epoch": 2, "seconds": 30.0}, {"epoch": 3, "seconds": 60.0}]
     assert time_left(rows[:1], 10) == {"minutes_left": 13.5}  # Only the first so far: 9 x 90 s.

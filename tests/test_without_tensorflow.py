@@ -62,7 +62,7 @@ def test_predict_with_the_onnx_model_imports_no_tensorflow(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is not None, reason="TensorFlow is installed here")
 def test_without_tensorflow_the_default_model_is_the_onnx_copy(tmp_path):
-    import cli
+    from ferkit import cli
 
     assert cli.released_model() == RELEASED_ONNX
     result = run_script("emotions.py", grace_hopper(), "--json", str(tmp_path / "f.json"))
@@ -81,3 +81,52 @@ def test_a_file_that_is_not_an_onnx_model_is_one_line(tmp_path, content, problem
     bad.write_bytes(content)
     result = run_script("emotions.py", grace_hopper(), "--model", str(bad))
     assert_one_line_error(result, "bad.onnx", problem)
+
+
+def test_confusion_with_the_onnx_model_imports_no_tensorflow(tmp_path):
+    images, labels = learnable_faces(4, seed=8)
+    data = write_csv(tmp_path / "train.csv", csv_text("ntu_train", images, labels))
+    out = tmp_path / "confusion.png"
+    result, imported = run_listing_imports("confusion.py", "--model", RELEASED_ONNX, "--data", data,
+                                           "--split", "all", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert imported == "IMPORTED False False"
+    assert "mean class recall" in result.stdout
+    assert out.stat().st_size > 10_000 and "mean recall" in (tmp_path / "confusion.txt").read_text()
+
+
+def test_the_page_serves_in_this_environment(tmp_path):
+    """serve.py as a user starts it: /api/health and one photo through /api/emotions."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "serve.py", "--port", str(port)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(url + "/api/health", timeout=2) as response:
+                    health = json.loads(response.read())
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read()[-3000:]
+                time.sleep(0.5)
+        else:
+            raise AssertionError("serve.py did not answer /api/health within a minute")
+        assert health["runtime"] == "onnxruntime" and "Contempt" in health["classes"]
+        request = urllib.request.Request(url + "/api/emotions?photo=1", data=open(grace_hopper(), "rb").read(),
+                                         headers={"Content-Type": "image/jpeg"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            answer = json.loads(response.read())
+        assert len(answer["faces"]) == 1 and answer["faces"][0]["emotion"] in health["classes"]
+        assert set(answer["faces"][0]["keypoints"]) >= {"right_eye", "left_eye"}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

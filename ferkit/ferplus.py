@@ -20,7 +20,7 @@ import os
 
 import numpy as np
 
-from fer2013 import FERPLUS_CLASSES, USAGES, DataError
+from ferkit.fer2013 import FERPLUS_CLASSES, USAGES, DataError
 
 HEADER_TEXT = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
 HEADER = tuple(HEADER_TEXT.lower().split(","))
@@ -174,6 +174,29 @@ def training_targets(votes, mode):
     if mode == "multitarget":
         return multitarget_targets(votes)
     raise ValueError(f"unknown label mode {mode!r}; expected one of {', '.join(LABEL_MODES)}")
+
+
+def vote_shares(votes):
+    """(N, 8) share of each emotion among a face's emotion votes (unknown
+    and not-a-face left out), in this project's class order; zero rows where
+    no one named an emotion. What a calibrated model's probabilities should
+    match: the negative log-likelihood against these is reported beside
+    accuracy."""
+    emotions = np.zeros((len(votes), NUM_CLASSES), np.float32)
+    emotions[:, list(COLUMN_CLASS[:8])] = votes[:, :8]
+    sums = emotions.sum(axis=1, keepdims=True)
+    return np.divide(emotions, sums, out=np.zeros_like(emotions), where=sums > 0)
+
+
+def part_rows(data, labels, part):
+    """The rows FER+ scores of one part of fer2013.csv: 'Training',
+    'PublicTest' (the validation set, as in FER+'s paper), 'PrivateTest'
+    (FER+'s test set, held out) or 'all', keeping the faces with a label
+    (labels >= 0: majority_labels, or a label mode's argmax with its dropped
+    faces at -1). The one place these rules live: training and confusion.py
+    both call it."""
+    rows = np.arange(len(data)) if part == "all" else np.flatnonzero(data.usage == USAGES.index(part))
+    return rows[labels[rows] >= 0]
 
 
 def majority_labels(votes):

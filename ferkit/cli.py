@@ -9,17 +9,17 @@ import argparse
 import os
 import sys
 
-# Quiet TensorFlow's C++ start-up chatter before any script imports it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import fer2013  # noqa: E402
-from errors import DataError, ModelFileError, UsageError  # noqa: E402,F401  (scripts raise them as cli.*)
+from ferkit import fer2013
+from ferkit import quiet
+from ferkit.errors import DataError, ModelFileError, TrainingStopped, UsageError  # noqa: F401  (scripts raise them as cli.*)
 
 
 # The models released with the repository (see models/README.md), each as a
 # .keras file and its ONNX copy: the default --model of every script that runs
 # one, so they work right after set-up.
-MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+# The repository root: the package sits one folder below it.
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODELS_DIR = os.path.join(REPO_ROOT, "models")
 RELEASED_MODEL = os.path.join(MODELS_DIR, "fer2013_cnn.keras")
 
 
@@ -57,15 +57,30 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class VerboseAction(argparse.Action):
+    """--verbose: TensorFlow's own logging back on (see quiet.py). It acts
+    while the flags are parsed, before any script imports TensorFlow."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        quiet.verbose()
+        setattr(namespace, self.dest, True)
+
+
 def parser(doc):
     """The argument parser every script starts from, described by the first
     line of doc (a script passes its module docstring)."""
-    return argparse.ArgumentParser(description=doc.strip().splitlines()[0], formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(description=doc.strip().splitlines()[0], formatter_class=HelpFormatter)
+    p.add_argument("--verbose", action=VerboseAction,
+                   help=f"show TensorFlow's C++ logging, which is hidden by default (or set {quiet.VERBOSE_ENV}=1)")
+    return p
 
 
 def add_precision_flag(parser, default="auto"):
     """--precision, shared by every script that runs a model (see precision.py)."""
-    from precision import PRECISIONS
+    from ferkit.precision import PRECISIONS
 
     parser.add_argument("--precision", choices=PRECISIONS, default=default,
                         help="float32, bfloat16 or float16 math (variables, softmax and loss stay float32); "
@@ -78,35 +93,14 @@ def add_tta_flag(parser, default, modes, help):
 
 
 def add_split_flags(parser):
-    """--val-split, --seed and --limit for the figure scripts: they must name
-    the same validation faces the training run held out."""
-    parser.add_argument("--val-split", type=float, default=fer2013.VAL_SPLIT, help="validation fraction, as in training")
-    parser.add_argument("--seed", type=int, default=fer2013.SPLIT_SEED, help="split seed, as in training")
-    parser.add_argument("--limit", type=int, default=None, help="first N rows, as in training")
-
-
-def validation_faces(args):
-    """The labelled CSV --data and the row numbers of its validation split."""
-    data = fer2013.load_csv(args.data, limit=args.limit)
-    _, val_idx = fer2013.split_indices(data, args.val_split, args.seed)
-    return data, val_idx
-
-
-def load_model(path, precision_flag):
-    """A saved model ready to run in the --precision asked for; prints the
-    precision it resolved to. An .onnx file runs on ONNX Runtime in float32,
-    with no TensorFlow import."""
-    from inference import OnnxModel, is_onnx
-
-    if is_onnx(path):
-        print("precision: float32 (ONNX Runtime)")
-        return OnnxModel(path)
-    from models import load_model as load
-    from precision import resolve
-
-    compute = resolve(precision_flag)
-    print(f"precision: {compute} (--precision {precision_flag})")
-    return load(path, compute)
+    """--val-split, --split-seed and --limit: the training scripts and the
+    figure scripts define them here, once, so both name the same validation
+    faces for a file without a Usage column."""
+    parser.add_argument("--val-split", type=float, default=fer2013.VAL_SPLIT,
+                        help="validation fraction, stratified, when the CSV has no Usage column")
+    parser.add_argument("--split-seed", type=int, default=fer2013.SPLIT_SEED,
+                        help="seed of the validation split alone, so runs with different --seed share one validation set")
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N rows (quick runs)")
 
 
 def run(main):
@@ -115,6 +109,9 @@ def run(main):
     except (DataError, ModelFileError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except TrainingStopped as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(3)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

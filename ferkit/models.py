@@ -18,10 +18,10 @@ import os
 import keras
 from keras import layers
 
-from errors import ModelFileError
-from fer2013 import CLASS_NAMES, FERPLUS_CLASSES, IMAGE_SIZE, NUM_CLASSES
-from files import atomic_output
-from precision import policy
+from ferkit.errors import ModelFileError
+from ferkit.fer2013 import CLASS_NAMES, FERPLUS_CLASSES, IMAGE_SIZE, NUM_CLASSES
+from ferkit.files import atomic_output
+from ferkit.precision import policy
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
 # BatchNorm's moving statistics follow the batches with momentum 0.9 (as in

@@ -10,9 +10,10 @@ import time
 
 import numpy as np
 
-import cli
-import fer2013
-from bench_training import synthetic_faces
+from ferkit import cli
+from ferkit import fer2013
+from ferkit.bench_training import synthetic_faces
+from ferkit.inference import load_model
 
 
 def bench_predict(args):
@@ -28,15 +29,23 @@ def bench_predict(args):
 def bench_crop(args):
     """faces.calibrate_crop on --faces FER2013 faces: the figures CROP_SCALE
     is set from."""
-    from faces import calibrate_crop
+    from ferkit.faces import calibrate_crop
 
     data = fer2013.load_csv(args.train)
-    chosen = np.random.default_rng(0).choice(len(data), min(args.faces, len(data)), replace=False)
+    train_idx, _ = fer2013.split_indices(data)  # Training faces only: the held-out ones stay out of every choice.
+    chosen = np.random.default_rng(0).choice(train_idx, min(args.faces, len(train_idx)), replace=False)
     r, dx, dy = calibrate_crop(data.images[chosen], args.detector)
     print(f"crop: {args.detector} on {len(chosen)} FER2013 faces from {args.train}: found {len(r)}")
     print(f"  FER2013 crop side / box side      median {np.median(r):.3f}, interquartile {np.percentile(r, 25):.3f}-"
           f"{np.percentile(r, 75):.3f}")
     print(f"  box centre - crop centre (sides)  x {np.median(dx):+.3f}, y {np.median(dy):+.3f}")
+    if args.detector == "blazeface":
+        from ferkit.faces import calibrate_alignment
+
+        r, dx, dy = calibrate_alignment(data.images[chosen])
+        print(f"  keypoints: crop side / face size  median {np.median(r):.3f}, interquartile "
+              f"{np.percentile(r, 25):.3f}-{np.percentile(r, 75):.3f}; crop centre - eyes' centre (face sizes, "
+              f"the face's frame) x {np.median(dx):+.3f}, y {np.median(dy):+.3f}")
 
 
 def pasted_faces(data, count, rng, canvas=(720, 1280), per_image=3):
@@ -63,45 +72,101 @@ def pasted_faces(data, count, rng, canvas=(720, 1280), per_image=3):
 
 
 def bench_detectors(args):
-    """Both detectors on composite photos of real faces: faces found, false
-    positives, milliseconds per 1280x720 image, and the emotion accuracy of
-    the whole pipeline against the model on the CSV faces themselves."""
-    from faces import CROP_SCALE, DETECTORS, crop_face, iou, to_gray
-    from inference import Predictor
+    """Each detector on composite photos of real faces: faces found, false
+    positives, milliseconds per 1280x720 image and per 640x360 copy of it
+    (one pass, as for video frames), and the emotion accuracy of the whole
+    pipeline against the model on the CSV faces themselves."""
+    import cv2
+
+    from ferkit.detectors import DETECTORS
+    from ferkit.faces import face_crop, iou
+    from ferkit.images import to_gray
+    from ferkit.inference import Predictor
 
     data = fer2013.load_csv(args.train)
     _, val_idx = fer2013.split_indices(data)
     val = data.subset(val_idx)
     photos = pasted_faces(val, args.faces, np.random.default_rng(1))
-    predict = Predictor([cli.load_model(args.model, "auto")], tta="flip")
+    predict = Predictor([load_model(args.model, "auto")], tta="flip")
     indexes = [i for _, placed in photos for _, i in placed]
     direct = predict(val.images[indexes]).argmax(1) == val.labels[indexes]
     direct_by_index = dict(zip(indexes, direct.tolist()))
     print(f"detectors: {len(indexes)} validation faces pasted into {len(photos)} 1280x720 images; the model on the "
           f"48x48 faces themselves: accuracy {direct.mean():.4f}")
+    small = [cv2.resize(rgb, (640, 360), interpolation=cv2.INTER_AREA) for rgb, _ in photos]
     for name in args.detector_list.split(","):
         detector = DETECTORS[name]()
         found = false = correct = same = 0
         seconds = 0.0
         for rgb, placed in photos:
             start = time.perf_counter()
-            boxes = detector(rgb)
+            detections = detector(rgb)
             seconds += time.perf_counter() - start
             matched = set()
-            for box in boxes:
-                overlaps = [(iou(box, truth), i) for truth, i in placed]
+            for detection in detections:
+                overlaps = [(iou(detection.box, truth), i) for truth, i in placed]
                 best, index = max(overlaps)
                 if best < 0.3 or index in matched:
                     false += 1
                     continue
                 matched.add(index)
-                face = crop_face(to_gray(rgb), box, CROP_SCALE[name])
+                face = face_crop(to_gray(rgb), detection, name)
                 correct += int(predict(face[None]).argmax() == val.labels[index])
                 same += int(direct_by_index[index])
             found += len(matched)
-        print(f"  {name:<6} found {found}/{len(indexes)}, false positives {false}, "
-              f"{1000 * seconds / len(photos):.0f} ms per image; emotion accuracy on the faces found: "
-              f"{correct / max(1, found):.4f} through the pipeline, {same / max(1, found):.4f} on their 48x48 originals")
+        start = time.perf_counter()
+        for rgb in small:
+            detector(rgb)
+        small_ms = 1000 * (time.perf_counter() - start) / len(small)
+        print(f"  {name:<9} found {found}/{len(indexes)}, false positives {false}, "
+              f"{1000 * seconds / len(photos):.1f} ms per 1280x720 image, {small_ms:.1f} ms per 640x360; "
+              f"emotion accuracy on the faces found: {correct / max(1, found):.4f} through the pipeline, "
+              f"{same / max(1, found):.4f} on their 48x48 originals")
+
+
+def bench_rotation(args):
+    """What alignment buys: validation faces (PublicTest for a file with a
+    Usage column) enlarged 4x onto a padded canvas, turned by each angle,
+    found again by BlazeFace and classified with and without turning the
+    crop upright; against the model on the upright 48x48 faces."""
+    import cv2
+
+    from ferkit.detectors import DETECTORS
+    from ferkit.faces import face_crop
+    from ferkit.inference import Predictor
+
+    data = fer2013.load_csv(args.train)
+    _, val_idx = fer2013.split_indices(data)
+    chosen = np.random.default_rng(0).choice(val_idx, min(args.faces, len(val_idx)), replace=False)
+    faces, labels = data.images[chosen], data.labels[chosen]
+    model = load_model(args.model, "auto")
+    predict = Predictor([model], tta="flip")
+    upright = predict(faces).argmax(1) == labels
+    detector = DETECTORS["blazeface"]()
+    print(f"rotation: {len(chosen)} validation faces of {args.train}, {os.path.basename(args.model)}, flip TTA; "
+          f"upright 48x48 faces: accuracy {upright.mean():.4f}")
+    for angle in (int(a) for a in args.angles.split(",")):
+        crops = {True: [], False: []}
+        kept = []
+        for face, label in zip(faces, labels):
+            big = cv2.copyMakeBorder(face[:, :, 0], 48, 48, 48, 48, cv2.BORDER_REPLICATE)
+            big = cv2.resize(big, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)
+            turn = cv2.getRotationMatrix2D((big.shape[1] / 2, big.shape[0] / 2), angle, 1.0)
+            big = cv2.warpAffine(big, turn, big.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+            found = detector(np.repeat(big[..., None], 3, axis=2))
+            if not found:
+                continue
+            best = max(found, key=lambda d: d.box[2] * d.box[3])
+            for align in (True, False):
+                crops[align].append(face_crop(big, best, "blazeface", align=align))
+            kept.append(label)
+        kept = np.array(kept)
+        line = f"  {angle:+3d} degrees: found {len(kept)}/{len(chosen)}"
+        for align in (True, False):
+            if len(kept):
+                accuracy = np.mean(predict(np.stack(crops[align])).argmax(1) == kept)
+                line += f"; {'aligned' if align else 'upright crop'} {accuracy:.4f}"
+        print(line)
 
 
 def bench_emotions(args):
@@ -110,7 +175,7 @@ def bench_emotions(args):
     import cv2
     from matplotlib import cbook
 
-    from faces import read_image
+    from ferkit.images import read_image
 
     face = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     with tempfile.TemporaryDirectory() as folder:
@@ -155,12 +220,12 @@ def bench_runtimes(args):
     view in batches of 256, TensorFlow in float32 and in the best precision
     this machine has, and each one's start-up to the first prediction in a
     fresh process (imports, loading, the first batch)."""
-    import precision
-    from inference import OnnxModel, Predictor
+    from ferkit import precision
+    from ferkit.inference import OnnxModel, Predictor
 
     faces, _ = synthetic_faces(args.faces)
-    first = "import sys, numpy as np; sys.path.insert(0, '.'); import cli; from inference import Predictor; " \
-            "m = cli.load_model(sys.argv[1], sys.argv[2]); Predictor([m])(np.zeros((1, 48, 48, 1), np.uint8))"
+    first = "import sys, numpy as np; from ferkit.inference import Predictor, load_model; " \
+            "m = load_model(sys.argv[1], sys.argv[2]); Predictor([m])(np.zeros((1, 48, 48, 1), np.uint8))"
     best = precision.resolve("auto")
     runs = [("ONNX Runtime float32", args.onnx, "float32")] + \
            [(f"TensorFlow {p}", args.model, p) for p in dict.fromkeys(["float32", best])]
@@ -169,7 +234,7 @@ def bench_runtimes(args):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", first, path, compute], check=True, capture_output=True)
         started = time.perf_counter() - start
-        model = OnnxModel(path) if path.endswith(".onnx") else cli.load_model(path, compute)
+        model = OnnxModel(path) if path.endswith(".onnx") else load_model(path, compute)
         predictor = Predictor([model])
         predictor(faces[:256])  # Warm up (tracing, memory pools).
         start = time.perf_counter()
@@ -186,12 +251,12 @@ def bench_parity(args):
     """The .keras model and its ONNX copy on the validation split of --train
     (PublicTest for a file with a Usage column): top-class agreement and the
     largest probability difference, both in float32, flip TTA as predict.py."""
-    from inference import OnnxModel, Predictor
+    from ferkit.inference import OnnxModel, Predictor
 
     data = fer2013.load_csv(args.train)
     _, val_idx = fer2013.split_indices(data)
     faces = data.images[val_idx]
-    keras_p = Predictor([cli.load_model(args.model, "float32")], tta="flip")(faces)
+    keras_p = Predictor([load_model(args.model, "float32")], tta="flip")(faces)
     onnx_p = Predictor([OnnxModel(args.onnx)], tta="flip")(faces)
     agree = np.mean(keras_p.argmax(1) == onnx_p.argmax(1))
     print(f"parity: {os.path.basename(args.model)} vs {os.path.basename(args.onnx)} on {len(faces)} validation faces: "
@@ -210,7 +275,7 @@ def bench_serve(args):
     import cv2
     from matplotlib import cbook
 
-    from faces import read_image
+    from ferkit.images import read_image
 
     if not args.url.startswith(("http://127.0.0.1", "http://localhost", "http://[::1]")):
         raise cli.UsageError(f"--url {args.url}: the load test only sends to this machine (http://127.0.0.1:PORT)")

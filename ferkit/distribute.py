@@ -20,7 +20,7 @@ import os
 import sys
 import tempfile
 
-import cli
+from ferkit import cli
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 

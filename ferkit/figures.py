@@ -5,7 +5,7 @@ import matplotlib
 matplotlib.use("Agg")  # No display on training boxes.
 import matplotlib.pyplot as plt  # noqa: E402
 
-from files import atomic_output  # noqa: E402
+from ferkit.files import atomic_output  # noqa: E402
 
 
 def save(fig, path, dpi=120):
@@ -26,7 +26,7 @@ def plot_training_curves(rows, path, title):
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
-    from runlog import best_row
+    from ferkit.runlog import best_row
 
     best = best_row(rows)
     acc_ax.axhline(float(best["val_accuracy"]), color="gray", ls=":", lw=1)
@@ -42,7 +42,7 @@ def plot_timeline(tracks, title, target):
     groups them."""
     import numpy as np
 
-    from faces import COLOURS
+    from ferkit.faces import COLOURS
 
     fig, axes = plt.subplots(len(tracks), 1, figsize=(10, 2.6 * len(tracks)), squeeze=False)
     for ax, (name, rows) in zip(axes[:, 0], tracks):

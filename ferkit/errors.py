@@ -17,3 +17,8 @@ class UsageError(ValueError):
 
 class ModelFileError(ValueError):
     """A model file that is missing or cannot be read."""
+
+
+class TrainingStopped(RuntimeError):
+    """Training could not go on (its loss stopped being finite); cli.run
+    prints it as one line and exits 3, the last good model kept."""

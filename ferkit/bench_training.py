@@ -11,8 +11,8 @@ import time
 
 import numpy as np
 
-import fer2013
-import runlog
+from ferkit import fer2013
+from ferkit import runlog
 
 
 def plain_copy(path, folder):
@@ -95,15 +95,19 @@ class EpochTimer:
 def bench_throughput(args):
     import keras
 
-    import precision
-    import training
-    from models import flops_per_image, stock_layers
+    from ferkit import precision
+    from ferkit import training
+    from ferkit.callbacks import make_callbacks
+    from ferkit.optim import compile_model
+    from ferkit.pipeline import make_dataset
+    from ferkit.recipes import PRESETS
+    from ferkit.models import flops_per_image, stock_layers
 
     images, labels = synthetic_faces(args.images)
     data = fer2013.Dataset(images, labels, np.arange(len(labels)), None)
-    recipe = training.PRESETS[args.preset]
+    recipe = PRESETS[args.preset]
     compute = precision.resolve(args.precision)
-    compiled = lambda **kw: training.compile_model(args.model_arch, recipe, len(images) // args.batch_size, **kw)
+    compiled = lambda **kw: compile_model(args.model_arch, recipe, len(images) // args.batch_size, **kw)
 
     # Bare: stock Keras layers in float32, in-memory float32 arrays, no augmentation, no callbacks of ours.
     x, y = images.astype("float32"), keras.utils.to_categorical(labels, 7)
@@ -115,9 +119,9 @@ def bench_throughput(args):
     with tempfile.TemporaryDirectory() as folder:
         model, timer = compiled(fused=True, compute=compute), EpochTimer()
         inference = stock_layers(model)
-        callbacks = training.make_callbacks(model, inference, os.path.join(folder, "m.keras"),
+        callbacks = make_callbacks(model, inference, os.path.join(folder, "m.keras"),
                                             os.path.join(folder, "log.csv"), os.path.join(folder, "resume"))
-        ds = training.make_dataset(data, args.batch_size, shuffle=True, augment=recipe["augment"])
+        ds = make_dataset(data, args.batch_size, shuffle=True, augment=recipe["augment"])
         training.fit(model, ds, epochs=args.epochs, callbacks=[timer.callback, *callbacks], verbose=0)
         ours_rate = len(images) / min(timer.seconds[1:])
     flops = flops_per_image(model) * 3  # Forward, and backward at about twice that.
@@ -140,16 +144,19 @@ def bench_breakdown(args):
     and the resume checkpoint."""
     import tensorflow as tf
 
-    import precision
-    import training
-    from models import stock_layers
+    from ferkit import precision
+    from ferkit import training
+    from ferkit.optim import compile_model
+    from ferkit.pipeline import make_dataset
+    from ferkit.recipes import PRESETS
+    from ferkit.models import stock_layers
 
     compute = precision.resolve(args.precision)
     images, labels = synthetic_faces(args.images)
     data = fer2013.Dataset(images, labels, np.arange(len(labels)), None)
-    recipe = training.PRESETS["fast"]
+    recipe = PRESETS["fast"]
     batch = args.batch_size
-    model = training.compile_model("cnn", recipe, len(images) // batch, fused=True, compute=compute)
+    model = compile_model("cnn", recipe, len(images) // batch, fused=True, compute=compute)
     x, y = tf.constant(images[:batch].astype("float32")), tf.one_hot(labels[:batch], 7)
     for _ in range(3):
         model.train_on_batch(x, y)
@@ -157,7 +164,7 @@ def bench_breakdown(args):
     for _ in range(steps):
         model.train_on_batch(x, y)
     step = (time.perf_counter() - start) / (steps * batch)
-    dataset = training.make_dataset(data, batch, shuffle=True, augment=recipe["augment"])
+    dataset = make_dataset(data, batch, shuffle=True, augment=recipe["augment"])
     for _ in dataset:
         pass
     start = time.perf_counter()
@@ -167,7 +174,7 @@ def bench_breakdown(args):
     timer = EpochTimer()
     training.fit(model, dataset, epochs=args.epochs, callbacks=[timer.callback], verbose=0)
     fit = min(timer.seconds[1:]) / len(images)
-    val = training.make_dataset(data, 512)
+    val = make_dataset(data, 512)
     model.evaluate(val, verbose=0)
     start = time.perf_counter()
     model.evaluate(val, verbose=0)
@@ -215,7 +222,7 @@ def bench_epochs(args):
 def bench_precision(args):
     """train_cnn.py --limit 6000 --epochs 2 in float32 then bfloat16, one
     after the other: images/s of the last epoch (the first pays for tracing)."""
-    from models import build_cnn, flops_per_image
+    from ferkit.models import build_cnn, flops_per_image
 
     data = fer2013.load_csv(args.train, limit=args.limit)
     train_faces = len(fer2013.split_indices(data)[0])  # train_cnn.py's split.

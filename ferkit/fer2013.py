@@ -4,7 +4,7 @@ Everything that knows what a FER2013 file looks like lives here, so training,
 prediction and the report scripts share one reader and one list of class
 names. No TensorFlow import: this module is fast to import and easy to test.
 
-    from fer2013 import load_csv, split_indices
+    from ferkit.fer2013 import load_csv, split_indices
     data = load_csv("data/train.csv")          # data.images: (N, 48, 48, 1) uint8
     train_idx, val_idx = split_indices(data, val_split=0.1, seed=0)
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from errors import DataError  # noqa: F401  (raised here; importers take it from here too)
-from files import atomic_output
+from ferkit.errors import DataError  # noqa: F401  (raised here; importers take it from here too)
+from ferkit.files import atomic_output
 
 CLASS_NAMES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
 # FER+ adds contempt; its classes keep FER2013's order, so the first seven line up.
@@ -379,3 +379,11 @@ def match_labels(data, key_path):
     if not known.any():
         raise DataError(key_path, "none of its ids occur in the faces' file")
     return known, np.array([answers[i] for i in data.ids[known].tolist()])
+
+
+def validation_faces(path, val_split=VAL_SPLIT, split_seed=SPLIT_SEED, limit=None):
+    """The labelled CSV at path and the row numbers of its validation split:
+    the same faces training validated on, given the same split flags."""
+    data = load_csv(path, limit=limit)
+    _, val_idx = split_indices(data, val_split, split_seed)
+    return data, val_idx

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 
-from errors import ModelFileError
-from fer2013 import CLASS_NAMES, IMAGE_SIZE, as_model_input
+from ferkit.errors import ModelFileError
+from ferkit.fer2013 import CLASS_NAMES, IMAGE_SIZE, as_model_input
 
 
 TTA_MODES = ("none", "flip", "shifts")
@@ -145,3 +145,18 @@ def accuracy_lines(labels, predicted, class_names=CLASS_NAMES):
         if members.any():
             lines.append(f"  {name:<9} {np.mean(predicted[members] == c):.4f}  ({members.sum()} faces)")
     return lines
+
+
+def load_model(path, precision_flag):
+    """A saved model ready to run in the --precision asked for; prints the
+    precision it resolved to. An .onnx file runs on ONNX Runtime in float32,
+    with no TensorFlow import."""
+    if is_onnx(path):
+        print("precision: float32 (ONNX Runtime)")
+        return OnnxModel(path)
+    from ferkit.models import load_model as load_keras
+    from ferkit.precision import resolve
+
+    compute = resolve(precision_flag)
+    print(f"precision: {compute} (--precision {precision_flag})")
+    return load_keras(path, compute)

@@ -5,10 +5,11 @@ import csv
 import math
 import os
 
-from errors import DataError
-from files import atomic_output
+from ferkit.errors import DataError
+from ferkit.files import atomic_output
 
-LOG_FIELDS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds", "saved", "minutes_left")
+LOG_FIELDS = ("epoch", "loss", "accuracy", "mean_recall", "val_loss", "val_accuracy", "val_mean_recall", "val_ece",
+              "lr", "seconds", "saved", "minutes_left")
 
 
 def time_left(rows, epochs):
@@ -25,7 +26,9 @@ def progress_line(row, epochs):
     """One line per epoch that says how long the run still takes; after the
     first, the estimated total too, so a slow machine shows early."""
     epoch, minutes = int(row["epoch"]), float(row["seconds"]) / 60
-    line = (f"epoch {epoch}/{epochs}: {minutes:.2f} min, val_accuracy {row.get('val_accuracy', float('nan')):.4f}"
+    balance = (f", mean class recall {float(row['val_mean_recall']):.4f}, ECE {float(row['val_ece']):.4f}"
+               if "val_mean_recall" in row and "val_ece" in row else "")
+    line = (f"epoch {epoch}/{epochs}: {minutes:.2f} min, val_accuracy {row.get('val_accuracy', float('nan')):.4f}{balance}"
             f"{' (best, saved)' if row['saved'] else ''}; about {row['minutes_left']:.0f} min left")
     if epoch == 1 and epochs:
         line += f" (estimated total {minutes * epochs:.0f} min)"
@@ -47,10 +50,10 @@ def write_log(path, rows):
             writer.writerows(rows)
 
 
-def best_row(rows):
-    """The epoch with the highest validation accuracy (the first, on a tie):
-    the one training saved as its model."""
-    return max(rows, key=lambda r: float(r["val_accuracy"]))
+def best_row(rows, column="val_accuracy"):
+    """The epoch with the highest value in column (the first, on a tie): with
+    the column training selected by, the one it saved as its model."""
+    return max(rows, key=lambda r: float(r[column]))
 
 
 # The columns compare_runs.py needs from any log.

@@ -1,0 +1,137 @@
+"""Training recipes (the presets) and the training scripts' flags: what a
+run does, before any data or TensorFlow is touched. settings_from checks the
+flags and gives the recipe a run follows."""
+from ferkit import cli
+from ferkit import fer2013
+from ferkit import ferplus
+from ferkit.balance import BALANCE_MODES
+from ferkit.distribute import STRATEGIES
+
+SELECT_BY = ("accuracy", "mean_recall")
+
+
+# Training recipes. Flags given on the command line override these values.
+# augment: (max rotation in degrees, max shift as a fraction, max zoom), with a
+# random horizontal flip whenever augment is on. erase: (probability, largest
+# fraction of the face) of random erasing, a cutout box filled with the face's
+# mean grey, applied after the affine; None turns it off. mixup: the alpha of
+# mixup's Beta(alpha, alpha) mixing weights, or None for no mixup.
+PRESETS = {
+    # The seed report's recipe: Adam at a constant 1e-3 for 250 epochs.
+    "seed": dict(epochs=250, batch_size=128, optimizer="adam", lr=1e-3, weight_decay=0.0,
+                 schedule="constant", warmup_epochs=0, label_smoothing=0.0, augment=(10, 0.1, 0.1),
+                 erase=None, mixup=None),
+    # Speed to accuracy on a CPU: AdamW, one warm-up epoch then cosine decay to
+    # zero, label smoothing; 50 epochs, about an hour on 2 cores in bfloat16.
+    # What it scores, and the variants tried against it: report/README.md, section 1.
+    "fast": dict(epochs=50, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+                 schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(10, 0.1, 0.1),
+                 erase=None, mixup=None),
+    # The fast recipe stretched to 120 epochs (about 2 hours there): the
+    # released FER2013 model's recipe (report/README.md, section 1).
+    "long": dict(epochs=120, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+                 schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1),
+                 erase=None, mixup=None),
+    # FER+ (--ferplus): the long recipe cut to 90 epochs, 1-2 hours on 2
+    # cores in bfloat16, by CPU (report/README.md, section 8).
+    "ferplus": dict(epochs=90, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+                    schedule="cosine", warmup_epochs=2, label_smoothing=0.1, augment=(10, 0.1, 0.1),
+                    erase=None, mixup=None),
+    # The DNN: the same layers as the seed, regularized by dropout (in the
+    # model), augmentation, label smoothing and decoupled weight decay.
+    "dnn": dict(epochs=40, batch_size=128, optimizer="adamw", lr=1e-3, weight_decay=0.05,
+                schedule="cosine", warmup_epochs=1, label_smoothing=0.1, augment=(8, 0.08, 0.08),
+                erase=None, mixup=None),
+}
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+
+
+def build_parser(description, model_name, presets, default_preset):
+    """Flags shared by both training scripts; every default shows in --help."""
+    p = cli.parser(description)
+    p.add_argument("--preset", choices=presets, default=default_preset, help="training recipe (see ferkit/recipes.py)")
+    p.add_argument("--train", default="data/train.csv", help="training CSV, any Kaggle FER2013 layout, .gz ok")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
+    p.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the preset's)")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help="adam, adamw, or sgd (Nesterov momentum 0.9) (default: the preset's)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="decoupled weight decay: each step shrinks the weights by lr x this; 0 for none "
+                        "(default: the preset's)")
+    p.add_argument("--mixup", type=float, default=None, metavar="ALPHA",
+                   help="mixup with Beta(ALPHA, ALPHA) weights, 0 for none (default: the preset's)")
+    p.add_argument("--erase", type=float, nargs=2, default=None, metavar=("PROBABILITY", "MAX_AREA"),
+                   help="random erasing: the share of faces that get a box filled with their mean, and the box's "
+                        "largest share of the face (boxes start at 0.02); 0 0 for none (default: the preset's)")
+    p.add_argument("--ferplus", default=None, metavar="FER2013NEW_CSV",
+                   help="train on FER+'s ten-annotator labels (8 classes): fer2013new.csv, joined row by row to "
+                        "--train, which must then be fer2013.csv or icml_face_data.csv; PublicTest validates")
+    p.add_argument("--label-mode", choices=ferplus.LABEL_MODES, default="majority",
+                   help="with --ferplus, the targets FER+'s votes give (validation always uses majority labels)")
+    p.add_argument("--balance", choices=BALANCE_MODES, default="none",
+                   help="train for every class: logit-adjust (the loss sees log p + tau log prior), reweight "
+                        "(faces weighted by prior^-tau) or sample (classes drawn equally often); see balance.py")
+    p.add_argument("--tau", type=float, default=1.0, help="strength of --balance logit-adjust or reweight")
+    p.add_argument("--select", choices=SELECT_BY, default="accuracy",
+                   help="which validation score picks the epoch that is saved: accuracy or mean_recall "
+                        "(mean class recall)")
+    cli.add_split_flags(p)
+    p.add_argument("--seed", type=int, default=fer2013.SPLIT_SEED, help="seed for shuffling, augmentation and weights")
+    p.add_argument("--score-test", action="store_true",
+                   help="after training, score the saved model once on the held-out PrivateTest part, if the file "
+                        "has one (a figure to report, never one to choose by)")
+    p.add_argument("--no-augment", action="store_true", help="turn data augmentation off")
+    p.add_argument("--out", default=f"models/{model_name}.keras", help="where the best model (by validation accuracy) goes")
+    p.add_argument("--log", default=None, help="per-epoch CSV log (default: OUT with .log.csv)")
+    # Beside the model, like the log, so that a training run never overwrites
+    # the report's figures; the report's commands name their figure.
+    p.add_argument("--curves", default=None, help="training-curve figure, '' for none (default: OUT with _training.png)")
+    p.add_argument("--deterministic", action="store_true", help="deterministic ops: bit-identical reruns on CPU, slower")
+    p.add_argument("--init-from", default=None, help="start from this saved model's weights (a warm restart: new schedule, fresh optimizer)")
+    p.add_argument("--strategy", choices=STRATEGIES, default="auto",
+                   help="tf.distribute strategy; --batch-size is per replica (see distribute.py)")
+    p.add_argument("--no-cache", action="store_true", help="do not keep a parsed copy of the CSV (see fer2013.cache_dir)")
+    # Training defaults to auto (bfloat16 where the hardware has it): over the
+    # full fast preset (50 epochs, seed 0) bfloat16 ended within a point of
+    # float32 on validation (report/README.md, section 2).
+    cli.add_precision_flag(p)
+    return p
+
+
+
+def settings_from(args):
+    """The preset's recipe with any command-line overrides applied."""
+    recipe = dict(PRESETS[args.preset])
+    for key in ("epochs", "batch_size", "lr", "mixup", "optimizer", "weight_decay"):
+        if getattr(args, key) is not None:
+            recipe[key] = getattr(args, key)
+    if args.erase is not None:
+        probability, max_area = args.erase
+        if probability == 0 or max_area == 0:
+            recipe["erase"] = None
+        elif 0 < probability <= 1 and 0.02 < max_area < 1:
+            recipe["erase"] = (probability, max_area)
+        else:
+            raise cli.UsageError("--erase needs a probability in (0, 1] and a largest area in (0.02, 1), or 0 0 for none")
+    if recipe["weight_decay"] < 0:
+        raise cli.UsageError("--weight-decay must be 0 (off) or positive")
+    if args.mixup is not None and args.mixup < 0:
+        raise cli.UsageError("--mixup must be 0 (off) or a positive alpha")
+    recipe["mixup"] = recipe["mixup"] or None  # --mixup 0 means off.
+    if args.no_augment:
+        recipe["augment"] = recipe["erase"] = recipe["mixup"] = None
+    if recipe["epochs"] < 1 or recipe["batch_size"] < 1 or recipe["lr"] <= 0:
+        raise cli.UsageError("--epochs, --batch-size and --lr must be positive")
+    if not args.out.endswith(".keras"):
+        raise cli.UsageError(f"--out {args.out}: a model file name must end in .keras")
+    if args.limit is not None and args.limit < 2:
+        raise cli.UsageError("--limit must be at least 2")
+    if args.tau < 0:
+        raise cli.UsageError("--tau must be 0 or positive")
+    if args.balance != "none" and args.ferplus and args.label_mode == "multitarget":
+        raise cli.UsageError("--label-mode multitarget does not go with --balance (its loss picks a class itself)")
+    recipe.update(balance=args.balance, tau=args.tau)
+    return recipe
