@@ -55,6 +55,7 @@ def main(argv=None):
     p.add_argument("--detector", default="haar", help="crop: detector")
     p.add_argument("--detector-list", default="blazeface,haar,mtcnn", help="detectors: detectors to compare")
     p.add_argument("--faces", type=int, default=600, help="crop, detectors and rotation: faces")
+    p.add_argument("--pad", type=int, default=0, help="detectors: edge pixels around each pasted 48x48 face")
     p.add_argument("--angles", default="0,15,-15,30,-30", help="rotation: angles in degrees")
     p.add_argument("--photos", type=int, default=31, help="emotions: photos")
     p.add_argument("--frames", type=int, default=150, help="emotions: video frames")

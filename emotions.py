@@ -253,6 +253,27 @@ def write_csv(path, records, names):
                                  blank(r["emotion"]), *probabilities])
 
 
+def check_named_files(inputs):
+    """Every file named on the command line must open, before anything is
+    written: a bad one is one line and exit 2 with no annotated copy of the
+    good ones left behind. (Inside a folder, a bad file is skipped later.)"""
+    import cv2
+
+    from ferkit.images import read_image
+
+    for path, kind, folder in inputs:
+        if folder is not None:
+            continue
+        if kind == "video":
+            capture = cv2.VideoCapture(path)
+            ok = capture.isOpened() and capture.read()[0]
+            capture.release()
+            if not ok:
+                raise DataError(path, "cannot be opened as a video" if os.path.exists(path) else "no such file")
+        else:
+            read_image(path)
+
+
 def main(argv=None):
     args = parse_args(argv)
     inputs = find_inputs(args.paths, skip=args.out_dir)
@@ -260,6 +281,7 @@ def main(argv=None):
 
     predictor = Predictor([load_model(args.model, args.precision)], tta=args.tta)
     analyser = Analyser(predictor, args.detector, args.detect_size, align=not args.no_align)
+    check_named_files(inputs)
     records, started = [], time.time()
     for path, kind, folder in inputs:
         try:

@@ -247,11 +247,19 @@ def bench_precision(args):
 
 def peak_rss_of(command):
     """Peak resident memory (MiB) of a command, measured by a fresh parent."""
-    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True); "
+    probe = ("import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "sys.stderr.write(r.stderr[-2000:]); "
              "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", probe, *command], capture_output=True, text=True, check=True)
     code, kib = out.stdout.split()
+    if int(code) != 0:
+        # A peak of a run that failed measures nothing: say so, and fail.
+        from ferkit.errors import UsageError
+
+        said = [line for line in out.stderr.splitlines() if line.startswith("error:")] or out.stderr.splitlines()[-1:]
+        raise UsageError(f"{os.path.basename(command[1])} exited {code}, so there is no peak to report"
+                         + (f" ({said[-1]})" if said else ""))
     return int(code), int(kib) / 1024, time.perf_counter() - start
 
 

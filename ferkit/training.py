@@ -141,8 +141,9 @@ def train(args, architecture, title):
             fit_for(strategy, fit)(model, train_ds, val_ds, recipe["epochs"], callbacks, global_batch,
                                    verbose=1 if sys.stdout.isatty() else 2)
     except TrainingStopped as e:
-        raise TrainingStopped(f"training stopped: {e}; the last good model is {args.out}, "
-                              f"and rerunning resumes from the last finished epoch") from None
+        kept = (f"the last good model is {args.out}" if os.path.isfile(args.out)
+                else "no epoch finished, so no model was saved")
+        raise TrainingStopped(f"training stopped: {e}; {kept}, and rerunning resumes from the last finished epoch") from None
     rows = read_log(log_path)
     if curves:
         from ferkit.figures import plot_training_curves

@@ -193,9 +193,11 @@ def test_bad_files_named_on_the_command_line(tmp_path, inputs, case):
     elif case == "not an image":
         path.write_text("hello")
     out = tmp_path / "faces.json"
-    result = run_script("emotions.py", str(inputs / "hopper.jpg"), str(path), "--json", str(out))
+    result = run_script("emotions.py", str(inputs / "hopper.jpg"), str(path), "--json", str(out),
+                        "--out-dir", str(tmp_path / "annotated"))
     assert_one_line_error(result, str(path))
-    assert not out.exists()  # Nothing half-written.
+    assert not out.exists()  # Nothing half-written,
+    assert not (tmp_path / "annotated").exists() or not any((tmp_path / "annotated").iterdir())  # nor a good file's copy.
 
 
 def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path):
@@ -206,3 +208,14 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
     assert [os.path.basename(r["file"]) for r in json.loads((tmp_path / "out.json").read_text())] == ["me.jpg"]
     assert (tmp_path / "annotated" / "me.emotions.png").is_file()
+
+
+def test_a_one_pixel_image_and_a_cmyk_jpeg(tmp_path):
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
+    Image.fromarray(hopper_rgb()).convert("CMYK").save(tmp_path / "print.jpg", quality=92)
+    out = tmp_path / "faces.json"
+    result = run_script("emotions.py", str(tmp_path / "dot.png"), str(tmp_path / "print.jpg"), "--json", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    by_file = {os.path.basename(r["file"]): r for r in json.loads(out.read_text())}
+    assert by_file["dot.png"]["box"] is None and "dot.png: no face found" in result.stdout
+    assert by_file["print.jpg"]["box"] is not None and by_file["print.jpg"]["keypoints"] is not None

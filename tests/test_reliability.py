@@ -88,26 +88,51 @@ def test_interrupted_write_leaves_old_file_or_none(tmp_path):
     assert target.stat().st_mode & 0o777 == 0o644  # As readable as a plainly written file.
 
 
-def test_killed_predict_leaves_no_partial_submission(tmp_path, tiny_data, tiny_model):
-    """SIGKILL at a random moment: afterwards the submission is absent or whole."""
+def test_predict_killed_while_writing_leaves_the_old_submission(tmp_path, tiny_data, tiny_model):
+    """predict.py SIGKILLed halfway through writing its rows (its csv writer
+    kills the process after the first rows): the old submission is still
+    there, whole; a run that is not killed replaces it."""
     out = tmp_path / "s.csv"
-    for delay in (2.0, 5.0):
-        run = subprocess.Popen([sys.executable, "predict.py", "--model", tiny_model, "--test", tiny_data["test"],
-                                "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        run.send_signal(signal.SIGKILL)
-        run.wait()
-        if out.exists():
-            assert len(out.read_text().splitlines()) == tiny_data["n_test"] + 1
+    out.write_text("id,label\nold\n")
+    killer = ("import csv, os, runpy, signal, sys\n"
+              "real = csv.writer\n"
+              "class Dying:\n"
+              "    def __init__(self, f): self.w = real(f)\n"
+              "    def writerow(self, row): self.w.writerow(row)\n"
+              "    def writerows(self, rows):\n"
+              "        for i, row in enumerate(rows):\n"
+              "            self.w.writerow(row)\n"
+              "            if i == 2: sys.stdout.flush(); os.kill(os.getpid(), signal.SIGKILL)\n"
+              "csv.writer = Dying\n"
+              "sys.argv = sys.argv[1:]; runpy.run_path('predict.py', run_name='__main__')\n")
+    killed = run_script("-c", killer, "predict.py", "--model", tiny_model, "--test", tiny_data["test"], "--out", str(out))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert out.read_text() == "id,label\nold\n"
+    assert any(name.startswith(".tmp-") for name in os.listdir(tmp_path))  # It was killed mid-write, not before.
+    whole = run_script("predict.py", "--model", tiny_model, "--test", tiny_data["test"], "--out", str(out))
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    assert len(out.read_text().splitlines()) == tiny_data["n_test"] + 1
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_good_model(tmp_path, small_csv):
+    from ferkit.models import load_model
+
     out = tmp_path / "m.keras"
-    result = run_script("train_dnn.py", "--train", small_csv, "--epochs", "3", "--lr", "1e30",
-                        "--out", str(out), "--curves", "")
+    diverge = ["train_dnn.py", "--train", small_csv, "--epochs", "3", "--lr", "1e30", "--out", str(out), "--curves", ""]
+    result = run_script(*diverge)
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert "loss became nan" in result.stderr.lower() or "loss became inf" in result.stderr.lower()
+    assert "no epoch finished, so no model was saved" in result.stderr and not out.exists()
+    # With a good model already at --out, the diverging run leaves it as it was.
+    good = run_script("train_dnn.py", "--train", small_csv, "--epochs", "1", "--out", str(out), "--curves", "")
+    assert good.returncode == 0, good.stderr[-2000:]
+    before = load_model(str(out)).get_weights()
+    result = run_script(*diverge, "--log", str(tmp_path / "again.csv"))
+    assert result.returncode == 3 and f"the last good model is {out}" in result.stderr, result.stderr[-2000:]
+    kept = load_model(str(out))
+    assert all(np.array_equal(a, b) for a, b in zip(before, kept.get_weights()))
+    assert np.isfinite(kept.predict(np.zeros((2, 48, 48, 1), np.float32), verbose=0)).all()
 
 
 def test_deterministic_runs_give_identical_weights(tmp_path, small_csv):
@@ -122,3 +147,11 @@ def test_deterministic_runs_give_identical_weights(tmp_path, small_csv):
         weights.append(load_model(str(out)).get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+    # The negative control: another seed, the same flags, other weights, so
+    # the comparison above can fail.
+    out = tmp_path / "c.keras"
+    result = run_script("train_dnn.py", "--train", small_csv, "--epochs", "1", "--seed", "4", "--deterministic",
+                        "--out", str(out), "--log", str(tmp_path / "c.csv"), "--curves", "")
+    assert result.returncode == 0, result.stderr[-3000:]
+    other = load_model(str(out)).get_weights()
+    assert any(not np.array_equal(a, c) for a, c in zip(weights[0], other))

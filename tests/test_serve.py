@@ -192,8 +192,12 @@ def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_p
         page.click("#camera")
         # The largest face's bars and the frame rate appear once a frame is analysed.
         page.wait_for_function("document.querySelector('#rate').textContent.includes('frames/s')", timeout=20000)
-        bars = page.inner_text("#bars")
-        assert "Neutral" in bars
+        # The bars hold a real face's probabilities: every class, summing to 1.
+        page.wait_for_function("""() => [...document.querySelectorAll('#bars li span:last-child')]
+            .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9""", timeout=20000)
+        shown = page.eval_on_selector_all("#bars li", "items => items.map(li => li.innerText)")
+        values = [float(item.split()[-1]) for item in shown]
+        assert len(values) == 8 and abs(sum(values) - 1) < 0.05, shown
         drawn = page.evaluate("""() => { const c = document.querySelector('#overlay');
             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
             let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
