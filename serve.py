@@ -46,6 +46,10 @@ class TooLarge(Exception):
     pass
 
 
+class BadRequest(Exception):
+    """A request the server cannot read as an upload at all: HTTP 400."""
+
+
 async def read_limited(request, limit=MAX_BODY_BYTES):
     """The request body, refusing (TooLarge) past `limit` bytes without
     reading the rest, whatever Content-Length says."""
@@ -75,7 +79,7 @@ async def image_bytes(request):
     form = await Request(request.scope, replay).form()
     upload = form.get("file")
     if upload is None or not hasattr(upload, "read"):
-        raise DataError("upload", "a multipart upload needs its image in a field named 'file'")
+        raise BadRequest("a multipart upload needs its image in a field named 'file'")
     return await upload.read(), upload.filename or "upload"
 
 
@@ -111,6 +115,8 @@ def create_app(analyser, model_name, runtime, precision):
             rgb = read_image(io.BytesIO(data), MAX_PIXELS, name=name)
         except (TooLarge, ImageTooLarge) as e:
             return error(413, str(e))
+        except BadRequest as e:
+            return error(400, str(e))
         except DataError as e:
             return error(415, str(e))
 

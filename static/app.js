@@ -5,10 +5,13 @@
 
 const $ = (id) => document.getElementById(id);
 const HISTORY_MS = 30000;
-const FRAME_SIDE = 640; // Frames are sent at most this wide: detection runs at 640 px anyway.
+const FRAME_SIDE = 640; // Frames are sent at most this wide: a camera face is large.
+const PHOTO_SIDE = 2048; // Dropped photos are scaled to this in the browser (a phone photo can pass 10 MiB).
+const FRAME_TIMEOUT_MS = 5000;
 let classes = [];
 let colours = {};
-const history = []; // {t, probabilities} of the largest face, last 30 s.
+const history = []; // {t, probabilities} of the followed face (null: no face), last 30 s.
+let followed = null; // The box of the face the bars and the chart follow, frame to frame.
 
 function colour(name) {
   const c = colours[name] || [255, 255, 255];
@@ -30,10 +33,24 @@ async function health() {
 
 async function analyse(blob, photo = false) {
   const started = performance.now();
-  // A dropped photo is searched closely (small faces); a camera frame gets one fast pass.
-  const response = await fetch(photo ? "/api/emotions?photo=1" : "/api/emotions", { method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" } });
-  const answer = await response.json();
-  if (!response.ok) throw new Error(answer.error || `HTTP ${response.status}`);
+  // A frame that takes too long is given up, so a stalled server cannot freeze the page.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), photo ? 4 * FRAME_TIMEOUT_MS : FRAME_TIMEOUT_MS);
+  let response, text;
+  try {
+    // A dropped photo is searched closely (small faces); a camera frame gets one fast pass.
+    response = await fetch(photo ? "/api/emotions?photo=1" : "/api/emotions",
+      { method: "POST", body: blob, headers: { "Content-Type": blob.type || "application/octet-stream" }, signal: abort.signal });
+    text = await response.text();
+  } catch (e) {
+    throw new Error(e.name === "AbortError" ? "no answer within the time allowed" : "the server does not answer");
+  } finally {
+    clearTimeout(timer);
+  }
+  let answer = null;
+  try { answer = JSON.parse(text); } catch (e) { /* A proxy's or a crash's HTML page: reported below. */ }
+  if (!response.ok) throw new Error((answer && answer.error) || `HTTP ${response.status}`);
+  if (!answer) throw new Error("the server's answer was not JSON");
   answer.latency = performance.now() - started;
   return answer;
 }
@@ -48,9 +65,12 @@ function drawFaces(ctx, faces, scale) {
     ctx.strokeStyle = ctx.fillStyle = colour(face.emotion);
     ctx.strokeRect(x, y, w, h);
     const width = ctx.measureText(label).width + 8;
-    ctx.fillRect(x - ctx.lineWidth / 2, y - parseInt(ctx.font) - 6, width, parseInt(ctx.font) + 6);
+    // Above the box, or inside its top edge when the box touches the top of the picture.
+    const height = parseInt(ctx.font) + 6;
+    const top = y - height >= 0 ? y - height : y;
+    ctx.fillRect(x - ctx.lineWidth / 2, top, width, height);
     ctx.fillStyle = "#111";
-    ctx.fillText(label, x + 4, y - 3);
+    ctx.fillText(label, x + 4, top + height - 3);
   }
 }
 
@@ -58,7 +78,24 @@ function largest(faces) {
   return faces.reduce((best, f) => (!best || f.box[2] * f.box[3] > best.box[2] * best.box[3] ? f : best), null);
 }
 
-function showBars(face) {
+function overlap(a, b) {
+  const w = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
+  const h = Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
+  return (w * h) / (a[2] * a[3] + b[2] * b[3] - w * h);
+}
+
+// The face to follow: the one that overlaps the followed face's last box
+// most, so the chart stays on one person; the largest when that face is gone.
+function follow(faces) {
+  let best = null, score = 0.3;
+  if (followed) for (const f of faces) { const o = overlap(f.box, followed); if (o > score) { best = f; score = o; } }
+  best = best || largest(faces);
+  followed = best ? best.box : null;
+  return best;
+}
+
+function showBars(face, noFace = false) {
+  $("no-face").hidden = !noFace;
   $("bars").innerHTML = classes.map((c) => {
     const p = face ? face.probabilities[c] : 0;
     return `<li><span>${c}</span><span class="bar"><span style="width:${(100 * p).toFixed(1)}%;background:${colour(c)}"></span></span><span>${p.toFixed(2)}</span></li>`;
@@ -79,11 +116,14 @@ function drawChart() {
   for (const c of classes) {
     ctx.strokeStyle = colour(c);
     ctx.beginPath();
-    history.forEach((h, i) => {
+    let drawing = false; // A frame without a face is a gap in the lines, not a fall to zero.
+    for (const h of history) {
+      if (!h.probabilities) { drawing = false; continue; }
       const x = canvas.width * (1 - (now - h.t) / HISTORY_MS);
-      const y = canvas.height * (1 - (h.probabilities ? h.probabilities[c] : 0));
-      i ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
-    });
+      const y = canvas.height * (1 - h.probabilities[c]);
+      drawing ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
+      drawing = true;
+    }
     ctx.stroke();
   }
 }
@@ -113,22 +153,32 @@ async function startCamera() {
   cameraMessage("");
   $("video").srcObject = stream;
   $("camera").textContent = "Stop the camera";
-  await $("video").play();
+  try {
+    await $("video").play();
+  } catch (e) {
+    stopCamera();
+    return cameraMessage(`The camera picture could not be shown (${e.name}); click "Start the camera" again.`);
+  }
   loop();
 }
 
 function stopCamera() {
   stream.getTracks().forEach((t) => t.stop());
   stream = null;
+  followed = null;
   $("camera").textContent = "Start the camera";
   $("rate").textContent = "";
+  const overlay = $("overlay");
+  overlay.getContext("2d").clearRect(0, 0, overlay.width, overlay.height); // No boxes left over the stopped picture.
+  showBars(null);
 }
 
 async function loop() {
   const video = $("video");
   const grab = document.createElement("canvas");
   while (stream) {
-    if (!video.videoWidth) { await new Promise((r) => setTimeout(r, 50)); continue; }
+    // Nothing is sent while the tab is hidden or the video has no picture yet.
+    if (!video.videoWidth || document.hidden) { await new Promise((r) => setTimeout(r, 100)); continue; }
     const scale = Math.min(1, FRAME_SIDE / video.videoWidth);
     grab.width = Math.round(video.videoWidth * scale);
     grab.height = Math.round(video.videoHeight * scale);
@@ -138,18 +188,20 @@ async function loop() {
     try {
       answer = await analyse(blob); // The next frame waits for this answer.
     } catch (e) {
-      cameraMessage(`The server did not analyse a frame: ${e.message}`);
+      cameraMessage(`The server did not analyse a frame: ${e.message}. Retrying every second.`);
       await new Promise((r) => setTimeout(r, 1000));
       continue;
     }
+    if (!stream) break; // Stopped while the frame was away.
+    cameraMessage(""); // The server answers again: the banner goes.
     const overlay = $("overlay");
     overlay.width = grab.width;
     overlay.height = grab.height;
     const ctx = overlay.getContext("2d");
     ctx.clearRect(0, 0, overlay.width, overlay.height);
     drawFaces(ctx, answer.faces, 1);
-    const face = largest(answer.faces);
-    showBars(face);
+    const face = follow(answer.faces);
+    showBars(face, !face);
     const now = performance.now();
     history.push({ t: now, probabilities: face ? face.probabilities : null });
     drawChart();
@@ -161,6 +213,20 @@ async function loop() {
 }
 
 // Photos -------------------------------------------------------------------
+// A photo scaled down in the browser so that its longer side is at most
+// PHOTO_SIDE (EXIF orientation applied), as a JPEG; small photos go as they are.
+async function shrunk(file) {
+  const image = await createImageBitmap(file, { imageOrientation: "from-image" }).catch(() => null);
+  if (!image || Math.max(image.width, image.height) <= PHOTO_SIDE) return file;
+  const scale = PHOTO_SIDE / Math.max(image.width, image.height);
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(image.width * scale);
+  canvas.height = Math.round(image.height * scale);
+  canvas.getContext("2d").drawImage(image, 0, 0, canvas.width, canvas.height);
+  const blob = await new Promise((r) => canvas.toBlob(r, "image/jpeg", 0.9));
+  return blob || file;
+}
+
 async function showPhoto(file) {
   const box = document.createElement("div");
   box.className = "result";
@@ -170,7 +236,7 @@ async function showPhoto(file) {
   const note = box.querySelector("p");
   let answer;
   try {
-    answer = await analyse(file, true);
+    answer = await analyse(await shrunk(file), true);
   } catch (e) {
     note.textContent = `Not analysed: ${e.message}`;
     return;

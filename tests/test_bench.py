@@ -36,7 +36,7 @@ NUMBER = r"[0-9]+(?:\.[0-9]+)?"
     ("throughput", ["--images", "256", "--epochs", "2", "--batch-size", "64"],
      [rf"bare model.fit, float32 arrays\s+{NUMBER} images/s", rf"training FLOP rate\s+{NUMBER} GFLOP/s"]),
     ("breakdown", ["--images", "256", "--epochs", "2"], [rf"{NUMBER} training images/s", r"over the bare step"]),
-    ("epochs", ["--epochs", "1"], [rf"{NUMBER} seconds per epoch"]),
+    ("epochs", ["--epochs", "1"], [rf"seconds per epoch: {NUMBER}"]),
     ("precision", ["--limit", "40", "--epochs", "2"], [rf"ratio bfloat16 / float32\s+{NUMBER}|{NUMBER} images/s"]),
     ("crop", ["--faces", "5"], [r"crop: haar on 5 FER2013 faces .*: found [1-5]\b", rf"median {NUMBER}"]),
     ("detectors", ["--faces", "4", "--detector-list", "blazeface,haar"],

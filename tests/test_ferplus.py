@@ -205,7 +205,7 @@ def test_the_full_files_privatetest_is_held_out_and_scored_once(tmp_path):
     faces, votes_path, _, usage = write_ferplus_pair(tmp_path, n_per_class=10, private=True)
     out = str(tmp_path / "m.keras")
     result = run_script("train_cnn.py", "--train", faces, "--ferplus", votes_path, "--epochs", "1",
-                        "--batch-size", "16", "--out", out, "--curves", "")
+                        "--batch-size", "16", "--out", out, "--curves", "", "--score-test")
     assert result.returncode == 0, result.stderr[-3000:]
     # 70 rows: 14 PublicTest, 14 PrivateTest, 42 Training less the unnamed last row.
     assert (usage == 2).sum() == 14

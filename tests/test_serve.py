@@ -109,7 +109,7 @@ def decompression_bomb(side=50_000):
 
 def test_a_multipart_upload_without_a_file_field(client):
     answer = client.post("/api/emotions", files={"photo": ("a.jpg", open(grace_hopper(), "rb").read(), "image/jpeg")})
-    assert answer.status_code == 415 and "field named 'file'" in answer.json()["error"]
+    assert answer.status_code == 400 and "field named 'file'" in answer.json()["error"]
 
 
 def test_the_page_and_its_scripts_are_served(client):
@@ -193,7 +193,7 @@ def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_p
         # The largest face's bars and the frame rate appear once a frame is analysed.
         page.wait_for_function("document.querySelector('#rate').textContent.includes('frames/s')", timeout=20000)
         # The bars hold a real face's probabilities: every class, summing to 1.
-        page.wait_for_function("""() => [...document.querySelectorAll('#bars li span:last-child')]
+        page.wait_for_function("""() => [...document.querySelectorAll('#bars li > span:last-child')]
             .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9""", timeout=20000)
         shown = page.eval_on_selector_all("#bars li", "items => items.map(li => li.innerText)")
         values = [float(item.split()[-1]) for item in shown]
@@ -219,3 +219,30 @@ def test_bench_serve_counts_frames_without_errors(server):
     assert result.returncode == 0, result.stderr[-2000:]
     line = [l for l in result.stdout.splitlines() if l.startswith("serve:")][0]
     assert " 0 errors" in line and "frames/s" in line and "p95" in line
+
+
+def test_the_page_says_no_face_and_clears_its_boxes_when_the_camera_stops(server, tmp_path):
+    """A camera that shows no face: the page says so and plots a gap, not zeros;
+    stopping the camera leaves no box drawn."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    camera = tmp_path / "wall.y4m"
+    write_y4m(camera, np.full((480, 640, 3), 180, np.uint8))
+    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=args)
+        page = browser.new_page()
+        page.goto(server)
+        page.wait_for_function("document.querySelector('#model').textContent.includes('onnxruntime')")
+        page.click("#camera")
+        page.wait_for_function("document.querySelector('#rate').textContent.includes('frames/s')", timeout=20000)
+        assert page.is_visible("#no-face") and page.inner_text("#no-face") == "No face in view."
+        assert not page.is_visible("#camera-message")
+        page.click("#camera")  # Stop.
+        drawn = page.evaluate("""() => { const c = document.querySelector('#overlay');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }""")
+        assert drawn == 0 and page.inner_text("#camera") == "Start the camera"
+        browser.close()
