@@ -27,6 +27,9 @@ from ferkit.inference import load_model
 MAX_BODY_BYTES = 10 * 2**20  # 10 MiB: a phone photo is 2-6 MB.
 MAX_PIXELS = 50_000_000  # A 50-megapixel photo; anything larger is refused before decoding.
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+# onnxruntime-web, installed by `npm ci` (package.json): the page's in-browser runtime.
+ORT_DIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_modules", "onnxruntime-web", "dist")
+BROWSER_DETECTOR = os.path.join(cli.MODELS_DIR, "blazeface_full_range.onnx")
 
 
 def parse_args(argv=None):
@@ -83,14 +86,32 @@ async def image_bytes(request):
     return await upload.read(), upload.filename or "upload"
 
 
-def create_app(analyser, model_name, runtime, precision):
-    """The ASGI app: the page, /api/health and /api/emotions over one analyser."""
+def create_app(analyser, model_name, runtime, precision, model_path=None):
+    """The ASGI app: the page, /api/health and /api/emotions over one
+    analyser; with an .onnx model_path and onnxruntime-web installed, also
+    what the page needs to compute in the browser (/api/model.onnx, the
+    detector, /ort/)."""
+    import mimetypes
+
     from fastapi import FastAPI, Request
     from fastapi.responses import FileResponse, JSONResponse
     from fastapi.staticfiles import StaticFiles
     from starlette.concurrency import run_in_threadpool
 
+    # Browsers refuse a module or a WebAssembly file served with the wrong type.
+    mimetypes.add_type("text/javascript", ".mjs")
+    mimetypes.add_type("application/wasm", ".wasm")
     app = FastAPI(title="Emotions", docs_url=None, redoc_url=None)
+    in_browser = bool(model_path and model_path.lower().endswith(".onnx") and os.path.isdir(ORT_DIST)
+                      and os.path.isfile(BROWSER_DETECTOR))
+
+    @app.middleware("http")
+    async def isolate(request, call_next):
+        # Cross-origin isolation: what lets onnxruntime-web run WebAssembly threads.
+        response = await call_next(request)
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Embedder-Policy"] = "require-corp"
+        return response
     lock = threading.Lock()  # One detector and one model: one frame at a time.
 
     def error(status, message):
@@ -103,7 +124,21 @@ def create_app(analyser, model_name, runtime, precision):
     @app.get("/api/health")
     def health():
         return {"model": model_name, "classes": list(analyser.class_names), "runtime": runtime,
-                "precision": precision, "colours": {c: COLOURS.get(c, (255, 255, 255)) for c in analyser.class_names}}
+                "precision": precision, "colours": {c: COLOURS.get(c, (255, 255, 255)) for c in analyser.class_names},
+                "in_browser": in_browser}
+
+    @app.get("/api/model.onnx")
+    def model_file():
+        if not in_browser:
+            return error(404, "this server runs a model the browser cannot (a .keras file, or no onnxruntime-web: "
+                              "run npm ci)")
+        return FileResponse(model_path, media_type="application/octet-stream")
+
+    @app.get("/models/blazeface_full_range.onnx")
+    def detector_file():
+        if not in_browser:
+            return error(404, "no in-browser mode on this server")
+        return FileResponse(BROWSER_DETECTOR, media_type="application/octet-stream")
 
     @app.post("/api/emotions")
     async def emotions(request: Request):
@@ -135,6 +170,8 @@ def create_app(analyser, model_name, runtime, precision):
                 "milliseconds": round(1000 * (time.perf_counter() - started), 1)}
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if in_browser:
+        app.mount("/ort", StaticFiles(directory=ORT_DIST), name="ort")
     return app
 
 
@@ -147,7 +184,7 @@ def build(model_path, precision="auto", tta="flip", detector="blazeface"):
     analyser = Analyser(Predictor([model], tta=tta), detector, DETECT_SIDE)
     runtime = "onnxruntime" if is_onnx(model_path) else "tensorflow"
     compute = "float32" if is_onnx(model_path) else resolve(precision)
-    return create_app(analyser, os.path.basename(model_path), runtime, compute), analyser
+    return create_app(analyser, os.path.basename(model_path), runtime, compute, model_path), analyser
 
 
 def main(argv=None):

@@ -1,6 +1,8 @@
-// The page: camera frames and dropped photos go to /api/emotions; the
-// answers are drawn over the picture. At most one camera frame is in flight,
-// so the frame rate follows the server and no queue can grow.
+// The page. Where the browser can (WebAssembly, and a server with an .onnx
+// model and onnxruntime-web), camera frames are analysed in the browser by
+// local.js and never leave it; otherwise they go to /api/emotions. Dropped
+// photos always go to the server, which searches them more closely. At most
+// one frame is in flight, so no queue can grow.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -12,6 +14,7 @@ let classes = [];
 let colours = {};
 const history = []; // {t, probabilities} of the followed face (null: no face), last 30 s.
 let followed = null; // The box of the face the bars and the chart follow, frame to frame.
+let local = null; // The in-browser analyser, once it is loaded.
 
 function colour(name) {
   const c = colours[name] || [255, 255, 255];
@@ -26,9 +29,28 @@ async function health() {
     $("model").textContent = `${answer.model} on ${answer.runtime} (${answer.precision}): ${classes.join(", ")}`;
     $("legend").innerHTML = classes.map((c) => `<li><i style="background:${colour(c)}"></i>${c}</li>`).join("");
     showBars(null);
+    await chooseMode(answer.in_browser);
   } catch (e) {
     $("model").textContent = "the server does not answer";
   }
+}
+
+async function chooseMode(possible) {
+  const wanted = new URLSearchParams(location.search).get("mode"); // ?mode=server forces the server.
+  if (possible && wanted !== "server" && typeof WebAssembly === "object") {
+    try {
+      $("mode").textContent = "Loading the models into this browser…";
+      const module = await import("/static/local.js");
+      local = await module.createLocalAnalyser(classes);
+      $("mode").textContent = `Camera frames are analysed in this browser (WebAssembly, ${local.threads} thread(s)); no frame leaves it.`;
+      return;
+    } catch (e) {
+      local = null;
+      $("mode").textContent = `In-browser mode failed (${e.message}); camera frames go to the server.`;
+      return;
+    }
+  }
+  $("mode").textContent = "Camera frames go to the server on this machine, which analyses them and answers.";
 }
 
 async function analyse(blob, photo = false) {
@@ -182,11 +204,19 @@ async function loop() {
     const scale = Math.min(1, FRAME_SIDE / video.videoWidth);
     grab.width = Math.round(video.videoWidth * scale);
     grab.height = Math.round(video.videoHeight * scale);
-    grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
-    const blob = await new Promise((r) => grab.toBlob(r, "image/jpeg", 0.85));
-    let answer;
+    let answer, drawScale = 1;
     try {
-      answer = await analyse(blob); // The next frame waits for this answer.
+      if (local) {
+        // Let the page draw and answer events between frames: inference runs on this thread.
+        await new Promise((r) => setTimeout(r, 0));
+        // Boxes come back in the video's own pixels; the overlay is the grab's size.
+        answer = await local.analyse(video, video.videoWidth, video.videoHeight);
+        drawScale = scale;
+      } else {
+        grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
+        const blob = await new Promise((r) => grab.toBlob(r, "image/jpeg", 0.85));
+        answer = await analyse(blob); // The next frame waits for this answer.
+      }
     } catch (e) {
       cameraMessage(`The server did not analyse a frame: ${e.message}. Retrying every second.`);
       await new Promise((r) => setTimeout(r, 1000));
@@ -199,7 +229,7 @@ async function loop() {
     overlay.height = grab.height;
     const ctx = overlay.getContext("2d");
     ctx.clearRect(0, 0, overlay.width, overlay.height);
-    drawFaces(ctx, answer.faces, 1);
+    drawFaces(ctx, answer.faces, drawScale);
     const face = follow(answer.faces);
     showBars(face, !face);
     const now = performance.now();
@@ -208,7 +238,8 @@ async function loop() {
     frames.push(now);
     while (frames.length && now - frames[0] > 3000) frames.shift();
     const fps = frames.length > 1 ? (1000 * (frames.length - 1)) / (now - frames[0]) : 0;
-    $("rate").textContent = `${fps.toFixed(1)} frames/s, ${Math.round(answer.latency)} ms a frame (server ${answer.milliseconds} ms)`;
+    $("rate").textContent = local ? `${fps.toFixed(1)} frames/s, ${Math.round(answer.milliseconds)} ms a frame (in this browser)`
+      : `${fps.toFixed(1)} frames/s, ${Math.round(answer.latency)} ms a frame (server ${answer.milliseconds} ms)`;
   }
 }
 
