@@ -48,18 +48,22 @@ def write_submission(path, ids, predicted):
             writer.writerows(zip(ids.tolist(), predicted.tolist()))
 
 
-def report_accuracy(data, predicted, labels_path):
+def report_accuracy(data, predicted, labels_path, probabilities=None):
+    """Scores against the key (or the file's own labels); probabilities, where
+    the model's classes are FER2013's, also give the calibration error."""
     from ferkit.inference import accuracy_lines
 
     if labels_path:
         known, truth = fer2013.match_labels(data, labels_path)
         print(f"scored against {labels_path}:")
-        print("\n".join(accuracy_lines(truth, predicted[known])))
+        print("\n".join(accuracy_lines(truth, predicted[known], probabilities=None if probabilities is None
+                                        else probabilities[known])))
     elif data.labels is not None:
         parts = [(USAGES[u], data.usage == u) for u in np.unique(data.usage)] if data.usage is not None else [("all", slice(None))]
         for name, rows in parts:
             print(f"{name}:")
-            print("\n".join(accuracy_lines(data.labels[rows], predicted[rows])))
+            print("\n".join(accuracy_lines(data.labels[rows], predicted[rows],
+                                            probabilities=None if probabilities is None else probabilities[rows])))
 
 
 def main(argv=None):
@@ -83,7 +87,8 @@ def main(argv=None):
     write_submission(args.out, data.ids, predicted)
     print(f"wrote {len(predicted)} predictions to {args.out} ({len(models)} model(s), tta={'off' if args.tta == 'none' else args.tta}, "
           f"{time.time() - started:.1f} s)")
-    report_accuracy(data, predicted, args.labels)
+    seven = probabilities if len(predictor.class_names) == fer2013.NUM_CLASSES else None
+    report_accuracy(data, predicted, args.labels, seven)
 
 
 if __name__ == "__main__":

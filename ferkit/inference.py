@@ -137,9 +137,16 @@ def predict_proba(models, images, tta="none", batch_size=256):
     return Predictor(models, tta, batch_size)(images)
 
 
-def accuracy_lines(labels, predicted, class_names=CLASS_NAMES):
-    """Overall and per-class accuracy, as printable lines."""
-    lines = [f"accuracy {np.mean(labels == predicted):.4f} on {len(labels)} faces"]
+def accuracy_lines(labels, predicted, class_names=CLASS_NAMES, probabilities=None):
+    """Accuracy, mean class recall (and, given the probabilities, the
+    calibration error), then each class's recall, as printable lines."""
+    from ferkit import metrics
+
+    head = (f"accuracy {np.mean(labels == predicted):.4f} on {len(labels)} faces, mean class recall "
+            f"{metrics.mean_class_recall(labels, predicted, len(class_names)):.4f}")
+    if probabilities is not None:
+        head += f", ECE {metrics.expected_calibration_error(probabilities, labels):.4f}"
+    lines = [head]
     for c, name in enumerate(class_names):
         members = labels == c
         if members.any():

@@ -112,3 +112,27 @@ def test_litert_export_has_builtin_ops_only_and_matches_keras(tiny_model, tmp_pa
                           "must end in .tflite")
     assert_one_line_error(run_script("export.py", tiny_model, "--format", "litert", "--weights", "float16",
                                      "--out", str(tmp_path / "y.tflite")), "float32 weights only")
+
+
+@pytest.mark.parametrize("name", ["fer2013_cnn", "ferplus_cnn"])
+def test_each_released_model_and_its_onnx_copy_give_the_same_probabilities(name):
+    """The calibration (temperature, prior shift) lives in the last layer, so
+    the .keras file and its ONNX copy agree with no side file: on real face
+    crops, random faces and their flip TTA, as emotions.py computes them."""
+    from matplotlib import cbook
+
+    from ferkit import cli
+    from ferkit.detectors import BlazeFaceDetector
+    from ferkit.faces import face_crop
+    from ferkit.images import read_image, to_gray
+    from ferkit.inference import OnnxModel, Predictor
+    from ferkit.models import load_model
+
+    rgb = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    detection = BlazeFaceDetector()(rgb)[0]
+    face = face_crop(to_gray(rgb), detection, "blazeface")
+    faces = np.concatenate([face[None], np.random.default_rng(0).integers(0, 256, (31, 48, 48, 1), dtype=np.uint8)])
+    keras_p = Predictor([load_model(cli.released_model(name), "float32")], tta="flip")(faces)
+    onnx_p = Predictor([OnnxModel(cli.released_model(name, prefer_onnx=True))], tta="flip")(faces)
+    assert np.abs(keras_p - onnx_p).max() < 2e-3
+    assert (keras_p.argmax(1) == onnx_p.argmax(1)).all()

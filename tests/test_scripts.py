@@ -35,6 +35,10 @@ def test_predict_writes_a_submission(tmp_path, tiny_data, tiny_model, extra):
     assert [int(r[0]) for r in rows] == list(range(tiny_data["n_test"]))
     assert all(0 <= int(r[1]) <= 6 for r in rows)
     assert "accuracy" in result.stdout and "Neutral" in result.stdout
+    import re
+
+    scores = re.search(r"accuracy ([0-9.]+) on [0-9]+ faces, mean class recall ([0-9.]+), ECE ([0-9.]+)", result.stdout)
+    assert scores and all(0 <= float(v) <= 1 for v in scores.groups()), result.stdout[-1000:]
     assert "precision: float32" in result.stdout if "float32" in extra else "precision: " in result.stdout
     assert ("tta=off" if "none" in extra else "tta=flip") in result.stdout
 
