@@ -193,12 +193,29 @@ def test_a_saved_ferplus_model_names_its_classes_in_a_fresh_process(ferplus_run)
 
 
 @pytest.mark.parametrize("mode", ["majority", "probability", "multitarget"])
-def test_every_label_mode_trains(tmp_path, mode):
+def test_every_label_mode_gives_its_targets_and_trains_a_step(tmp_path, mode):
+    """In process (the command-line path is ferplus_run's): each mode's split,
+    its batches' targets, and one finite training step of the DNN on them."""
+    import argparse
+
+    from ferkit import fer2013, training
+    from ferkit.optim import compile_model
+    from ferkit.pipeline import make_dataset
+    from ferkit.recipes import PRESETS
+
     faces, votes_path, _, _ = write_ferplus_pair(tmp_path, n_per_class=6)
-    result = run_script("train_cnn.py", "--train", faces, "--ferplus", votes_path, "--label-mode", mode,
-                        "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path / "m.keras"), "--curves", "")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"labels: FER+ {mode} (8 classes)" in result.stdout
+    args = argparse.Namespace(train=faces, ferplus=votes_path, label_mode=mode, limit=None)
+    train_set, val_set, _ = training.ferplus_split(args, fer2013.load_csv(faces, cache=False))
+    assert len(val_set) == 9 and val_set.targets is None  # Validation: majority labels, always.
+    x, y = next(iter(make_dataset(train_set, 16, shuffle=True, num_classes=8, sample_targets=mode == "probability")))
+    y = y.numpy()
+    assert x.shape == (16, 48, 48, 1) and y.shape == (16, 8)
+    if mode in ("majority", "probability"):
+        assert set(np.unique(y)) <= {0.0, 1.0} and np.allclose(y.sum(axis=1), 1)  # One class per face.
+    else:  # Multi-hot: every class with 30% of the votes (here 8 and 2 votes, so one).
+        assert set(np.unique(y)) <= {0.0, 1.0} and (y.sum(axis=1) >= 1).all()
+    model = compile_model("dnn", PRESETS["dnn"], 1, num_classes=8, label_mode=mode)
+    assert np.isfinite(model.train_on_batch(x, y, return_dict=True)["loss"])
 
 
 def test_the_full_files_privatetest_is_held_out_and_scored_once(tmp_path):
