@@ -93,7 +93,7 @@ def build_parser(description, model_name, presets, default_preset):
     p.add_argument("--init-from", default=None, help="start from this saved model's weights (a warm restart: new schedule, fresh optimizer)")
     p.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="tf.distribute strategy; --batch-size is per replica (see distribute.py)")
-    p.add_argument("--no-cache", action="store_true", help="do not keep a parsed copy of the CSV (see fer2013.cache_dir)")
+    p.add_argument("--no-cache", action="store_true", help="do not keep a parsed copy of the CSV (see csvread.cache_dir)")
     # Training defaults to auto (bfloat16 where the hardware has it): over the
     # full fast preset (50 epochs, seed 0) bfloat16 ended within a point of
     # float32 on validation (report/README.md, section 2).

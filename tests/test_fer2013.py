@@ -56,7 +56,9 @@ def test_cache_gives_same_arrays_and_notices_changes(tmp_path):
     images, labels = random_faces(4, seed=5)
     path = write_csv(tmp_path / "f.csv", csv_text("ntu_train", images, labels))
     first = load_csv(path)
-    assert os.listdir(fer2013.cache_dir())
+    from ferkit import csvread
+
+    assert os.listdir(csvread.cache_dir())
     second = load_csv(path)
     np.testing.assert_array_equal(first.images, second.images)
     np.testing.assert_array_equal(first.labels, second.labels)
