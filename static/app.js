@@ -13,6 +13,8 @@ const FRAME_TIMEOUT_MS = 5000;
 let classes = [];
 let colours = {};
 const history = []; // {t, probabilities} of the followed face (null: no face), last 30 s.
+const session = []; // Every analysed frame since the camera started: {time, faces}, for the downloads.
+let sessionStart = 0;
 let followed = null; // The box of the face the bars and the chart follow, frame to frame.
 let local = null; // The in-browser analyser, once it is loaded.
 
@@ -77,12 +79,13 @@ async function analyse(blob, photo = false) {
   return answer;
 }
 
-function drawFaces(ctx, faces, scale) {
+function drawFaces(ctx, faces, scale, mirroredWidth = 0) {
   ctx.lineWidth = Math.max(2, 3 * scale);
   ctx.font = `${Math.max(14, Math.round(20 * scale))}px system-ui, sans-serif`;
   ctx.textBaseline = "bottom";
   for (const face of faces) {
-    const [x, y, w, h] = face.box.map((v) => v * scale);
+    let [x, y, w, h] = face.box.map((v) => v * scale);
+    if (mirroredWidth) x = mirroredWidth - x - w; // The box where the mirrored picture shows the face.
     const label = `${face.emotion} ${face.probabilities[face.emotion].toFixed(2)}`;
     ctx.strokeStyle = ctx.fillStyle = colour(face.emotion);
     ctx.strokeRect(x, y, w, h);
@@ -173,6 +176,9 @@ async function startCamera() {
     return cameraMessage(why);
   }
   cameraMessage("");
+  session.length = 0;
+  sessionStart = performance.now();
+  for (const id of ["snapshot", "save-json", "save-csv"]) $(id).disabled = false;
   $("video").srcObject = stream;
   $("camera").textContent = "Stop the camera";
   try {
@@ -229,7 +235,9 @@ async function loop() {
     overlay.height = grab.height;
     const ctx = overlay.getContext("2d");
     ctx.clearRect(0, 0, overlay.width, overlay.height);
-    drawFaces(ctx, answer.faces, drawScale);
+    drawFaces(ctx, answer.faces, drawScale, $("mirror").checked ? overlay.width : 0);
+    session.push({ time: Math.round(performance.now() - sessionStart) / 1000, faces: answer.faces });
+    if (session.length > 100000) session.shift(); // About 40 minutes at 40 frames/s: the download keeps the latest.
     const face = follow(answer.faces);
     showBars(face, !face);
     const now = performance.now();
@@ -242,6 +250,44 @@ async function loop() {
       : `${fps.toFixed(1)} frames/s, ${Math.round(answer.latency)} ms a frame (server ${answer.milliseconds} ms)`;
   }
 }
+
+// Downloads -----------------------------------------------------------------
+function download(name, blob) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function sessionCsv() {
+  const rows = [["time", "face", "x", "y", "w", "h", "emotion", ...classes].join(",")];
+  for (const frame of session) {
+    if (!frame.faces.length) rows.push([frame.time, "", "", "", "", "", "", ...classes.map(() => "")].join(","));
+    for (const f of frame.faces) rows.push([frame.time, f.face, ...f.box, f.emotion, ...classes.map((c) => f.probabilities[c].toFixed(5))].join(","));
+  }
+  return rows.join("\n") + "\n";
+}
+
+// The picture as shown (mirrored or not) with its boxes, as a PNG.
+function snapshot() {
+  const video = $("video"), overlay = $("overlay");
+  const canvas = document.createElement("canvas");
+  canvas.width = overlay.width;
+  canvas.height = overlay.height;
+  const ctx = canvas.getContext("2d");
+  if ($("mirror").checked) { ctx.translate(canvas.width, 0); ctx.scale(-1, 1); }
+  ctx.drawImage(video, 0, 0, canvas.width, canvas.height);
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.drawImage(overlay, 0, 0);
+  canvas.toBlob((blob) => download("emotions-snapshot.png", blob), "image/png");
+}
+
+$("snapshot").addEventListener("click", snapshot);
+$("save-json").addEventListener("click", () => download("emotions-session.json", new Blob([JSON.stringify(session, null, 1)], { type: "application/json" })));
+$("save-csv").addEventListener("click", () => download("emotions-session.csv", new Blob([sessionCsv()], { type: "text/csv" })));
+$("mirror").addEventListener("change", () => $("stage").classList.toggle("mirrored", $("mirror").checked));
+$("stage").classList.toggle("mirrored", $("mirror").checked);
 
 // Photos -------------------------------------------------------------------
 // A photo scaled down in the browser so that its longer side is at most

@@ -299,3 +299,39 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
           f"{difference:.4f}, box {box_shift} px")
     # The browser resamples the crop its own way, not as OpenCV does: measured 0.0064 and 1 pixel.
     assert here[0]["emotion"] == there[0]["emotion"] and difference < 0.03 and box_shift <= 4
+
+
+def test_the_session_downloads_and_a_snapshot(server, tmp_path):
+    """The camera session as JSON and CSV, and a PNG snapshot of the mirrored view with its boxes."""
+    from playwright.sync_api import sync_playwright
+
+    from ferkit.images import read_image
+
+    executable = chromium()
+    camera = tmp_path / "camera.y4m"
+    write_y4m(camera, read_image(grace_hopper()))
+    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=args)
+        page = browser.new_page(accept_downloads=True)
+        page.goto(server)
+        page.wait_for_function("document.querySelector('#mode').textContent.includes('Camera frames')", timeout=60000)
+        page.click("#camera")
+        page.wait_for_function("document.querySelector('#rate').textContent.includes('frames/s')", timeout=60000)
+        assert "mirrored" in page.get_attribute("#stage", "class")  # The selfie view is the default.
+        saved = {}
+        for button in ("save-json", "save-csv", "snapshot"):
+            with page.expect_download() as info:
+                page.click(f"#{button}")
+            path = tmp_path / info.value.suggested_filename
+            info.value.save_as(path)
+            saved[button] = path
+        browser.close()
+    frames = json.loads(saved["save-json"].read_text())
+    assert frames and any(f["faces"] for f in frames)
+    face = next(f for f in frames if f["faces"])["faces"][0]
+    assert set(face) >= {"box", "probabilities", "emotion"} and abs(sum(face["probabilities"].values()) - 1) < 0.01
+    lines = saved["save-csv"].read_text().splitlines()
+    assert lines[0].startswith("time,face,x,y,w,h,emotion,Angry") and len(lines) > 1
+    assert saved["snapshot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and saved["snapshot"].stat().st_size > 10_000
