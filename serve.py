@@ -134,11 +134,26 @@ def create_app(analyser, model_name, runtime, precision, model_path=None):
                               "run npm ci)")
         return FileResponse(model_path, media_type="application/octet-stream")
 
-    @app.get("/models/blazeface_full_range.onnx")
-    def detector_file():
+    # The released emotion models, for the page's model choice in the browser.
+    released = {name: cli.released_model(name, prefer_onnx=True) for name in ("ferplus_cnn", "fer2013_cnn")}
+    released = {name: path for name, path in released.items() if path.endswith(".onnx") and os.path.isfile(path)}
+
+    @app.get("/api/models")
+    def released_models():
+        from ferkit.inference import OnnxModel
+
         if not in_browser:
-            return error(404, "no in-browser mode on this server")
-        return FileResponse(BROWSER_DETECTOR, media_type="application/octet-stream")
+            return {}
+        return {name: {"url": f"/models/{name}.onnx", "classes": list(OnnxModel(path).class_names)}
+                for name, path in released.items()}
+
+    @app.get("/models/{name}.onnx")
+    def released_file(name: str):
+        """The face detector and the released emotion models, for the page in the browser."""
+        files = {**released, "blazeface_full_range": BROWSER_DETECTOR}
+        if not in_browser or name not in files:
+            return error(404, f"no model file named {name!r}.onnx here")
+        return FileResponse(files[name], media_type="application/octet-stream")
 
     @app.post("/api/emotions")
     async def emotions(request: Request):

@@ -29,12 +29,37 @@ async function health() {
     classes = answer.classes;
     colours = answer.colours;
     $("model").textContent = `${answer.model} on ${answer.runtime} (${answer.precision}): ${classes.join(", ")}`;
-    $("legend").innerHTML = classes.map((c) => `<li><i style="background:${colour(c)}"></i>${c}</li>`).join("");
+    showLegend();
     showBars(null);
     await chooseMode(answer.in_browser);
   } catch (e) {
     $("model").textContent = "the server does not answer";
   }
+}
+
+function showLegend() {
+  $("legend").innerHTML = classes.map((c) => `<li><i style="background:${colour(c)}"></i>${c}</li>`).join("");
+}
+
+// The released models, to choose from in the browser: the server's own first.
+async function offerModels(module) {
+  const models = await (await fetch("/api/models")).json().catch(() => ({}));
+  const names = Object.keys(models);
+  if (names.length < 2) return;
+  const serverClasses = classes;
+  $("model-choice").innerHTML = `<option value="">the server's (${serverClasses.length} classes)</option>` +
+    names.map((n) => `<option value="${n}">${n} (${models[n].classes.length} classes)</option>`).join("");
+  $("model-choice-label").hidden = false;
+  $("model-choice").addEventListener("change", async (e) => {
+    const chosen = models[e.target.value];
+    const wanted = chosen ? chosen.classes : serverClasses;
+    const next = await module.createLocalAnalyser(wanted, chosen ? chosen.url : "/api/model.onnx");
+    classes = wanted; // The bars, the chart and the downloads follow the model's classes.
+    history.length = 0;
+    local = next;
+    showLegend();
+    showBars(null);
+  });
 }
 
 async function chooseMode(possible) {
@@ -45,6 +70,7 @@ async function chooseMode(possible) {
       const module = await import("/static/local.js");
       local = await module.createLocalAnalyser(classes);
       $("mode").textContent = `Camera frames are analysed in this browser (WebAssembly, ${local.threads} thread(s)); no frame leaves it.`;
+      offerModels(module);
       return;
     } catch (e) {
       local = null;
@@ -240,6 +266,9 @@ async function loop() {
     if (session.length > 100000) session.shift(); // About 40 minutes at 40 frames/s: the download keeps the latest.
     const face = follow(answer.faces);
     showBars(face, !face);
+    // Every other face in view, in one line each.
+    $("others").textContent = answer.faces.filter((f) => f !== face)
+      .map((f) => `Face ${f.face + 1}: ${f.emotion} ${f.probabilities[f.emotion].toFixed(2)}`).join(" · ");
     const now = performance.now();
     history.push({ t: now, probabilities: face ? face.probabilities : null });
     drawChart();

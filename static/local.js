@@ -62,7 +62,9 @@ function faceSize(points) {
   return (Math.hypot(l[0] - r[0], l[1] - r[1]) + Math.hypot(mouth[0] - eyes[0], mouth[1] - eyes[1])) / 2;
 }
 
-export async function createLocalAnalyser(classes) {
+// classes: the model's class names, in output order; modelUrl: an emotion
+// model the server offers (its own by default).
+export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx") {
   const ort = await import("/ort/ort.wasm.min.mjs");
   ort.env.wasm.wasmPaths = "/ort/";
   // Threads need cross-origin isolation, which serve.py's headers give.
@@ -70,7 +72,7 @@ export async function createLocalAnalyser(classes) {
   const options = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
   const [detector, model] = await Promise.all([
     ort.InferenceSession.create(DETECTOR.url, options),
-    ort.InferenceSession.create("/api/model.onnx", options),
+    ort.InferenceSession.create(modelUrl, options),
   ]);
   const grid = anchors(DETECTOR);
   const square = new OffscreenCanvas(DETECTOR.size, DETECTOR.size);

@@ -278,6 +278,12 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
         rate = page.inner_text("#rate")
         assert "in this browser" in rate, rate
         assert posted == [], posted  # No frame left the page.
+        # The other released model, chosen in the page: FER2013's seven classes.
+        page.select_option("#model-choice", "fer2013_cnn")
+        page.wait_for_function("""() => document.querySelectorAll('#bars li').length === 7 &&
+            [...document.querySelectorAll('#bars li > span:last-child')]
+            .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9""", timeout=60000)
+        assert posted == [], posted
         # The same photo in this browser and on the server (one pass, as a frame).
         import base64
 
