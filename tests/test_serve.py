@@ -341,3 +341,72 @@ def test_the_session_downloads_and_a_snapshot(server, tmp_path):
     lines = saved["save-csv"].read_text().splitlines()
     assert lines[0].startswith("time,face,x,y,w,h,emotion,Angry") and len(lines) > 1
     assert saved["snapshot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and saved["snapshot"].stat().st_size > 10_000
+
+
+def test_a_refused_camera_is_a_message(server):
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable,
+                                    args=["--no-sandbox", "--use-fake-device-for-media-stream", "--deny-permission-prompts"])
+        page = browser.new_page()
+        page.goto(server)
+        page.wait_for_function("document.querySelector('#mode').textContent.includes('Camera frames')", timeout=60000)
+        page.click("#camera")
+        page.wait_for_selector("#camera-message:not([hidden])", timeout=20000)
+        assert "camera was refused" in page.inner_text("#camera-message")
+        assert page.inner_text("#camera") == "Start the camera"
+        browser.close()
+
+
+def test_the_page_recovers_when_the_server_comes_back(tmp_path):
+    """Server mode: the server stops mid-stream (a message on the page), then
+    starts again on the same port (the page goes on by itself, the message goes)."""
+    from playwright.sync_api import sync_playwright
+
+    from ferkit.images import read_image
+
+    executable = chromium()
+    port = free_port()
+    start = lambda: subprocess.Popen([sys.executable, "serve.py", "--model", MODEL, "--port", str(port)], cwd=ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait_up():
+        import urllib.request
+
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.25)
+        raise AssertionError("serve.py did not start")
+
+    camera = tmp_path / "camera.y4m"
+    write_y4m(camera, read_image(grace_hopper()))
+    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"]
+    process = start()
+    try:
+        wait_up()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=args)
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{port}/?mode=server")
+            page.wait_for_function("document.querySelector('#mode').textContent.includes('go to the server')")
+            page.click("#camera")
+            page.wait_for_function("document.querySelector('#rate').textContent.includes('server')", timeout=20000)
+            process.terminate()
+            process.wait(timeout=10)
+            page.wait_for_selector("#camera-message:not([hidden])", timeout=20000)
+            assert "did not analyse a frame" in page.inner_text("#camera-message")
+            process = start()
+            wait_up()
+            page.wait_for_selector("#camera-message", state="hidden", timeout=20000)
+            before = page.inner_text("#rate")
+            page.wait_for_function(f"document.querySelector('#rate').textContent !== {json.dumps(before)}", timeout=20000)
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
