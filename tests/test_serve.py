@@ -166,6 +166,19 @@ def server():
     process.wait(timeout=10)
 
 
+# True once the bars show a face's probabilities (they sum to 1; with no face, to 0).
+BARS_HOLD_A_FACE = """() => [...document.querySelectorAll('#bars li > span:last-child')]
+    .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9"""
+
+
+def fake_camera(tmp_path, rgb):
+    """Chromium's flags for a fake camera that shows rgb."""
+    camera = tmp_path / "camera.y4m"
+    write_y4m(camera, rgb)
+    return ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"]
+
+
 def chromium():
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
@@ -180,10 +193,7 @@ def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_p
     from ferkit.images import read_image
 
     executable = chromium()
-    camera = tmp_path / "camera.y4m"
-    write_y4m(camera, read_image(grace_hopper()))
-    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}"]
+    args = fake_camera(tmp_path, read_image(grace_hopper()))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
@@ -193,8 +203,7 @@ def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_p
         # The largest face's bars and the frame rate appear once a frame is analysed.
         page.wait_for_function("document.querySelector('#rate').textContent.includes('frames/s')", timeout=20000)
         # The bars hold a real face's probabilities: every class, summing to 1.
-        page.wait_for_function("""() => [...document.querySelectorAll('#bars li > span:last-child')]
-            .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9""", timeout=20000)
+        page.wait_for_function(BARS_HOLD_A_FACE, timeout=20000)
         shown = page.eval_on_selector_all("#bars li > span:last-child", "items => items.map(s => s.textContent)")
         values = [float(text) for text in shown]
         assert len(values) == 8 and abs(sum(values) - 1) < 0.05, shown
@@ -227,10 +236,7 @@ def test_the_page_says_no_face_and_clears_its_boxes_when_the_camera_stops(server
     from playwright.sync_api import sync_playwright
 
     executable = chromium()
-    camera = tmp_path / "wall.y4m"
-    write_y4m(camera, np.full((480, 640, 3), 180, np.uint8))
-    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}"]
+    args = fake_camera(tmp_path, np.full((480, 640, 3), 180, np.uint8))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
         page = browser.new_page()
@@ -258,10 +264,7 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
     if not os.path.isdir(os.path.join(ROOT, "node_modules", "onnxruntime-web", "dist")):
         pytest.skip("onnxruntime-web is not installed here (npm ci)")
     executable = chromium()
-    camera = tmp_path / "camera.y4m"
-    write_y4m(camera, read_image(grace_hopper()))
-    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}"]
+    args = fake_camera(tmp_path, read_image(grace_hopper()))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
         page = browser.new_page()
@@ -272,8 +275,7 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
                                timeout=60000)
         assert page.evaluate("self.crossOriginIsolated")  # So WebAssembly may use threads.
         page.click("#camera")
-        page.wait_for_function("""() => [...document.querySelectorAll('#bars li > span:last-child')]
-            .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9""", timeout=60000)
+        page.wait_for_function(BARS_HOLD_A_FACE, timeout=60000)
         page.wait_for_timeout(3000)  # A few seconds of frames, for the rate line.
         rate = page.inner_text("#rate")
         assert "in this browser" in rate, rate
@@ -314,10 +316,7 @@ def test_the_session_downloads_and_a_snapshot(server, tmp_path):
     from ferkit.images import read_image
 
     executable = chromium()
-    camera = tmp_path / "camera.y4m"
-    write_y4m(camera, read_image(grace_hopper()))
-    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}"]
+    args = fake_camera(tmp_path, read_image(grace_hopper()))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
         page = browser.new_page(accept_downloads=True)
@@ -383,10 +382,7 @@ def test_the_page_recovers_when_the_server_comes_back(tmp_path):
                 time.sleep(0.25)
         raise AssertionError("serve.py did not start")
 
-    camera = tmp_path / "camera.y4m"
-    write_y4m(camera, read_image(grace_hopper()))
-    args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}"]
+    args = fake_camera(tmp_path, read_image(grace_hopper()))
     process = start()
     try:
         wait_up()
