@@ -359,7 +359,12 @@ async function showPhoto(file) {
     return;
   }
   const rows = answer.faces.map((f) => `<tr><td>${f.face}</td><td>${f.emotion}</td>${classes.map((c) => `<td>${f.probabilities[c].toFixed(2)}</td>`).join("")}</tr>`);
-  note.outerHTML = `<table><thead><tr><th>face</th><th>emotion</th>${classes.map((c) => `<th>${c}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table><p class="muted">${answer.faces.length} face(s), ${answer.milliseconds} ms</p>`;
+  note.outerHTML = `<table><thead><tr><th>face</th><th>emotion</th>${classes.map((c) => `<th>${c}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table><p class="muted">${answer.faces.length} face(s), ${answer.milliseconds} ms <button type="button" class="save-photo">Save PNG</button> <button type="button" class="save-faces">Faces (JSON)</button></p>`;
+  const stem = file.name.replace(/\.[^.]*$/, "");
+  box.querySelector(".save-photo").addEventListener("click", () =>
+    canvas.toBlob((blob) => download(`${stem}.emotions.png`, blob), "image/png"));
+  box.querySelector(".save-faces").addEventListener("click", () =>
+    download(`${stem}.emotions.json`, new Blob([JSON.stringify(answer.faces, null, 1)], { type: "application/json" })));
 }
 
 function addFiles(files) {

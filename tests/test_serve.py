@@ -196,7 +196,7 @@ def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_p
     args = fake_camera(tmp_path, read_image(grace_hopper()))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
-        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
         page.goto(server)
         page.wait_for_function("document.querySelector('#model').textContent.includes('onnxruntime')")
         page.click("#camera")
@@ -214,6 +214,11 @@ def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_p
         page.set_input_files("#files", grace_hopper())
         page.wait_for_selector(".result table", timeout=20000)
         assert "1 face(s)" in page.inner_text(".result")
+        with page.expect_download() as info:  # The annotated photo, as a PNG.
+            page.click(".result .save-photo")
+        annotated = tmp_path / info.value.suggested_filename
+        info.value.save_as(annotated)
+        assert annotated.name == "grace_hopper.emotions.png" and annotated.read_bytes()[:4] == b"\x89PNG"
         page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
         page.set_viewport_size({"width": 390, "height": 844})  # A phone: nothing wider than the screen.
         assert page.evaluate("document.documentElement.scrollWidth") <= 391
