@@ -82,11 +82,12 @@ def find_inputs(paths, skip=None):
     return found
 
 
-def analyse_photo(path, analyser, out_dir, root):
+def analyse_photo(path, analyser, out_dir, root, rgb=None):
+    """rgb: the photo already decoded (a named file, checked first), else read here."""
     from ferkit.faces import annotate
     from ferkit.images import read_image
 
-    rgb = read_image(path)
+    rgb = read_image(path) if rgb is None else rgb
     found = analyser.faces([rgb], thorough=True)[0]
     if not found:
         print(f"{path}: no face found")
@@ -256,11 +257,13 @@ def write_csv(path, records, names):
 def check_named_files(inputs):
     """Every file named on the command line must open, before anything is
     written: a bad one is one line and exit 2 with no annotated copy of the
-    good ones left behind. (Inside a folder, a bad file is skipped later.)"""
+    good ones left behind. (Inside a folder, a bad file is skipped later.)
+    Returns the named photos, decoded, so they are not read twice."""
     import cv2
 
     from ferkit.images import read_image
 
+    photos = {}
     for path, kind, folder in inputs:
         if folder is not None:
             continue
@@ -271,7 +274,8 @@ def check_named_files(inputs):
             if not ok:
                 raise DataError(path, "cannot be opened as a video" if os.path.exists(path) else "no such file")
         else:
-            read_image(path)
+            photos[path] = read_image(path)
+    return photos
 
 
 def main(argv=None):
@@ -281,14 +285,14 @@ def main(argv=None):
 
     predictor = Predictor([load_model(args.model, args.precision)], tta=args.tta)
     analyser = Analyser(predictor, args.detector, args.detect_size, align=not args.no_align)
-    check_named_files(inputs)
+    named_photos = check_named_files(inputs)
     records, started = [], time.time()
     for path, kind, folder in inputs:
         try:
             if kind == "video":
                 records += analyse_video(path, analyser, args.every, args.out_dir, folder)
             else:
-                records += analyse_photo(path, analyser, args.out_dir, folder)
+                records += analyse_photo(path, analyser, args.out_dir, folder, named_photos.pop(path, None))
         except DataError as e:
             if folder is None:
                 raise  # A file named on the command line: one line, exit 2.

@@ -11,6 +11,7 @@ the faces it finds (the records emotions.py --json writes). It binds to
     POST /api/emotions   an image (multipart field `file`, or a raw JPEG/PNG/... body)
     GET  /api/health     the model, its classes, the runtime and the precision
 """
+import functools
 import io
 import os
 import sys
@@ -138,13 +139,18 @@ def create_app(analyser, model_name, runtime, precision, model_path=None):
     released = {name: cli.released_model(name, prefer_onnx=True) for name in ("ferplus_cnn", "fer2013_cnn")}
     released = {name: path for name, path in released.items() if path.endswith(".onnx") and os.path.isfile(path)}
 
-    @app.get("/api/models")
-    def released_models():
+    @functools.cache
+    def released_classes(path):
+        # Opening an ONNX session takes a fraction of a second: once per file, not per request.
         from ferkit.inference import OnnxModel
 
+        return list(OnnxModel(path).class_names)
+
+    @app.get("/api/models")
+    def released_models():
         if not in_browser:
             return {}
-        return {name: {"url": f"/models/{name}.onnx", "classes": list(OnnxModel(path).class_names)}
+        return {name: {"url": f"/models/{name}.onnx", "classes": released_classes(path)}
                 for name, path in released.items()}
 
     @app.get("/models/{name}.onnx")

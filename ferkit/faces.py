@@ -45,20 +45,28 @@ ALIGN_OFFSET = (0.0, 0.286)
 Face = namedtuple("Face", ["box", "probabilities", "keypoints"])
 
 
+def detections_on_enlarged(images, detector, scale, pad):
+    """For each 48x48 face: the detector's [Detection] on it padded with its
+    edge pixels (so the detector sees a whole head) and enlarged `scale`
+    times, in the enlarged image's pixels."""
+    import cv2
+
+    find = DETECTORS[detector](detect_side=10_000)
+    for face in images:
+        big = cv2.copyMakeBorder(face[:, :, 0], pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        big = cv2.resize(big, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+        yield find(np.repeat(big[..., None], 3, axis=2))
+
+
 def calibrate_crop(images, detector="haar", scale=4, pad=48):
     """Where the detector's box lies in FER2013's own 48x48 crops, the
     measurement CROP_SCALE comes from. Each face is padded (edge pixels
     repeated, so the detector sees a whole head) and enlarged `scale` times,
     then detected; for each face found: (crop side / box side, box centre -
     crop centre in x and in y, in box sides), as three arrays."""
-    import cv2
-
-    find = DETECTORS[detector](detect_side=10_000)
     ratios, dx, dy = [], [], []
-    for face in images:
-        big = cv2.copyMakeBorder(face[:, :, 0], pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        big = cv2.resize(big, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        boxes = [d.box for d in find(np.repeat(big[..., None], 3, axis=2))]
+    for found in detections_on_enlarged(images, detector, scale, pad):
+        boxes = [d.box for d in found]
         if boxes:
             x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
             side = max(w, h) / scale
@@ -126,14 +134,8 @@ def calibrate_alignment(images, scale=4, pad=48):
     measurement ALIGN_SCALE and ALIGN_OFFSET come from (as calibrate_crop for
     boxes): per face found, crop side / face_size, and the crop centre's
     offset from the eyes' centre in face_size units, in the face's own frame."""
-    import cv2
-
-    find = DETECTORS["blazeface"]()
     ratios, dx, dy = [], [], []
-    for face in images:
-        big = cv2.copyMakeBorder(face[:, :, 0], pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        big = cv2.resize(big, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-        found = find(np.repeat(big[..., None], 3, axis=2))
+    for found in detections_on_enlarged(images, "blazeface", scale, pad):
         if not found:
             continue
         keypoints = max(found, key=lambda d: d.box[2] * d.box[3]).keypoints / scale - pad
