@@ -103,9 +103,11 @@ def add_split_flags(parser):
     parser.add_argument("--limit", type=int, default=None, help="use only the first N rows (quick runs)")
 
 
-def run(main):
+def run(main, argv=None):
+    """main(argv) (the command line's flags when argv is None), with a
+    user's mistake turned into one line and exit status 2."""
     try:
-        main()
+        main(argv)
     except (DataError, ModelFileError, UsageError) as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

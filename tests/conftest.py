@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # The scripts, importable for run_main.
 
 from ferkit.fer2013 import NUM_CLASSES, USAGES  # noqa: E402
 
@@ -72,9 +73,41 @@ def learnable_faces(n_per_class=60, seed=0):
 
 
 def run_script(*args, timeout=600):
-    """Run a repository script in a fresh Python; returns CompletedProcess."""
+    """Run a repository script in a fresh Python; returns CompletedProcess.
+    For what needs its own process: start-up output, signals, distribution,
+    settings TensorFlow takes only before it starts. Else run_main."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", FER2013_CACHE=os.environ.get("FER2013_CACHE", ""))
     return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def run_main(script, *args):
+    """A script run as `python script args` would run it, but in this
+    process, so TensorFlow starts once per test session instead of once per
+    run (some 9 s each on 2 cores): its main() through cli.run, its exit
+    status, stdout and stderr as a CompletedProcess. Keras' global state is
+    reset afterwards, so one run's model or precision cannot leak into the
+    next."""
+    import contextlib
+    import importlib
+    import io
+
+    from ferkit import cli
+
+    module = importlib.import_module(os.path.splitext(os.path.basename(script))[0])
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            cli.run(module.main, [str(a) for a in args])
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        if "keras" in sys.modules:
+            import keras
+
+            keras.backend.clear_session()
+            keras.mixed_precision.set_global_policy("float32")
+    return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(result, *fragments):
@@ -111,7 +144,7 @@ def tiny_model(tiny_data, tmp_path_factory):
     """A CNN trained for one epoch on the tiny CSV, through train_cnn.py."""
     folder = tmp_path_factory.mktemp("model")
     out = str(folder / "cnn.keras")
-    result = run_script("train_cnn.py", "--train", tiny_data["train"], "--epochs", "1", "--batch-size", "32",
+    result = run_main("train_cnn.py", "--train", tiny_data["train"], "--epochs", "1", "--batch-size", "32",
                         "--out", out, "--curves", str(folder / "curves.png"))
     assert result.returncode == 0, result.stderr[-3000:]
     return out

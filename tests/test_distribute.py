@@ -14,8 +14,8 @@ TWO_CPUS = """
 import sys, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-import train_cnn
-train_cnn.main(sys.argv[1:])
+import train_dnn
+train_dnn.main(sys.argv[1:])
 """
 
 
@@ -44,7 +44,7 @@ def test_two_workers_on_loopback(tmp_path, tiny_data):
     runs = []
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
-        command = [sys.executable, "train_cnn.py", "--strategy", "multiworker", "--train", tiny_data["train"],
+        command = [sys.executable, "train_dnn.py", "--strategy", "multiworker", "--train", tiny_data["train"],
                    "--epochs", "1", "--batch-size", "16", "--out", str(tmp_path / "W.keras"), "--curves", ""]
         runs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = [(run.wait(timeout=600), *run.communicate()) for run in runs]

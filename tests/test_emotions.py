@@ -9,7 +9,7 @@ import os
 import cv2
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_main
 from PIL import Image
 
 from ferkit import cli
@@ -76,7 +76,7 @@ def inputs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def analysed(inputs, tmp_path_factory):
     out = tmp_path_factory.mktemp("out")
-    result = run_script("emotions.py", str(inputs), "--json", str(out / "faces.json"), "--csv", str(out / "faces.csv"),
+    result = run_main("emotions.py", str(inputs), "--json", str(out / "faces.json"), "--csv", str(out / "faces.csv"),
                         "--out-dir", str(out / "annotated"))
     assert result.returncode == 0, result.stderr[-3000:]
     records = json.loads((out / "faces.json").read_text())
@@ -179,7 +179,7 @@ def test_annotated_copies_and_csv(analysed):
 
 
 def test_every_n_frames(inputs, tmp_path):
-    result = run_script("emotions.py", str(inputs / "clip.mp4"), "--every", "4", "--json", str(tmp_path / "v.json"))
+    result = run_main("emotions.py", str(inputs / "clip.mp4"), "--every", "4", "--json", str(tmp_path / "v.json"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert [r["frame"] for r in json.loads((tmp_path / "v.json").read_text())] == [0, 4, 8]
     assert "clip.mp4" in result.stdout  # The per-track summary.
@@ -193,7 +193,7 @@ def test_bad_files_named_on_the_command_line(tmp_path, inputs, case):
     elif case == "not an image":
         path.write_text("hello")
     out = tmp_path / "faces.json"
-    result = run_script("emotions.py", str(inputs / "hopper.jpg"), str(path), "--json", str(out),
+    result = run_main("emotions.py", str(inputs / "hopper.jpg"), str(path), "--json", str(out),
                         "--out-dir", str(tmp_path / "annotated"))
     assert_one_line_error(result, str(path))
     assert not out.exists()  # Nothing half-written,
@@ -203,7 +203,7 @@ def test_bad_files_named_on_the_command_line(tmp_path, inputs, case):
 def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path):
     Image.fromarray(hopper_rgb()).save(tmp_path / "me.jpg")
     for _ in range(2):
-        result = run_script("emotions.py", str(tmp_path), "--out-dir", str(tmp_path / "annotated"),
+        result = run_main("emotions.py", str(tmp_path), "--out-dir", str(tmp_path / "annotated"),
                             "--json", str(tmp_path / "out.json"))
         assert result.returncode == 0, result.stderr[-3000:]
     assert [os.path.basename(r["file"]) for r in json.loads((tmp_path / "out.json").read_text())] == ["me.jpg"]
@@ -214,7 +214,7 @@ def test_a_one_pixel_image_and_a_cmyk_jpeg(tmp_path):
     Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(tmp_path / "dot.png")
     Image.fromarray(hopper_rgb()).convert("CMYK").save(tmp_path / "print.jpg", quality=92)
     out = tmp_path / "faces.json"
-    result = run_script("emotions.py", str(tmp_path / "dot.png"), str(tmp_path / "print.jpg"), "--json", str(out))
+    result = run_main("emotions.py", str(tmp_path / "dot.png"), str(tmp_path / "print.jpg"), "--json", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     by_file = {os.path.basename(r["file"]): r for r in json.loads(out.read_text())}
     assert by_file["dot.png"]["box"] is None and "dot.png: no face found" in result.stdout

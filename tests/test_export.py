@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, learnable_faces, run_script
+from conftest import assert_one_line_error, learnable_faces, run_main, run_script
 
 onnx = pytest.importorskip("onnx")
 
@@ -12,7 +12,7 @@ onnx = pytest.importorskip("onnx")
 @pytest.fixture(scope="module")
 def exported(tiny_model, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("onnx") / "cnn.onnx")
-    result = run_script("export.py", tiny_model, "--out", out)
+    result = run_main("export.py", tiny_model, "--out", out)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result.stdout
 
@@ -71,14 +71,14 @@ def test_wrong_input_and_missing_names_are_one_line(tmp_path):
 
     photo = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     wrong_shape = save([None, 10], {"class_names": '["a"]'}, "other_task.onnx")
-    assert_one_line_error(run_script("emotions.py", photo, "--model", wrong_shape), "other_task.onnx", "takes x")
+    assert_one_line_error(run_main("emotions.py", photo, "--model", wrong_shape), "other_task.onnx", "takes x")
     unnamed = save([None, 48, 48, 1], {}, "unnamed.onnx")
-    assert_one_line_error(run_script("emotions.py", photo, "--model", unnamed), "unnamed.onnx", "no class names")
+    assert_one_line_error(run_main("emotions.py", photo, "--model", unnamed), "unnamed.onnx", "no class names")
 
 
 def test_gradient_scripts_say_they_need_keras(exported, tiny_data, tmp_path):
     for script in ("saliency.py", "visualize_filters.py"):
-        result = run_script(script, "--model", exported[0], "--data", tiny_data["train"], "--out-dir", str(tmp_path))
+        result = run_main(script, "--model", exported[0], "--data", tiny_data["train"], "--out-dir", str(tmp_path))
         assert_one_line_error(result, "needs the Keras model")
 
 
@@ -90,11 +90,11 @@ def test_a_missing_exporter_says_what_to_install(tiny_model, tmp_path):
 
 
 def test_bench_compares_the_runtimes_and_checks_parity(tiny_model, tiny_data, exported):
-    result = run_script("bench.py", "parity", "--train", tiny_data["train"], "--model", tiny_model, "--onnx", exported[0])
+    result = run_main("bench.py", "parity", "--train", tiny_data["train"], "--model", tiny_model, "--onnx", exported[0])
     assert result.returncode == 0, result.stderr[-3000:]
     agree = float(result.stdout.split("top class the same on ")[1].split("%")[0])
     assert agree >= 90  # The strict parity check is the test above, on 420 faces.
-    result = run_script("bench.py", "runtimes", "--model", tiny_model, "--onnx", exported[0], "--faces", "300")
+    result = run_main("bench.py", "runtimes", "--model", tiny_model, "--onnx", exported[0], "--faces", "300")
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [l for l in result.stdout.splitlines() if l.startswith("runtimes:")]
     assert lines[0].startswith("runtimes: ONNX Runtime float32") and "TensorFlow float32" in lines[1]
@@ -103,14 +103,14 @@ def test_bench_compares_the_runtimes_and_checks_parity(tiny_model, tiny_data, ex
 
 def test_litert_export_has_builtin_ops_only_and_matches_keras(tiny_model, tmp_path):
     out = tmp_path / "cnn.tflite"
-    result = run_script("export.py", tiny_model, "--format", "litert", "--out", str(out))
+    result = run_main("export.py", tiny_model, "--format", "litert", "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "top class matches Keras on 100.0%" in result.stdout
     flat = out.read_bytes()
     assert b"Flex" not in flat and 40e6 < len(flat) < 50e6  # float32 weights
-    assert_one_line_error(run_script("export.py", tiny_model, "--format", "litert", "--out", str(tmp_path / "x.onnx")),
+    assert_one_line_error(run_main("export.py", tiny_model, "--format", "litert", "--out", str(tmp_path / "x.onnx")),
                           "must end in .tflite")
-    assert_one_line_error(run_script("export.py", tiny_model, "--format", "litert", "--weights", "float16",
+    assert_one_line_error(run_main("export.py", tiny_model, "--format", "litert", "--weights", "float16",
                                      "--out", str(tmp_path / "y.tflite")), "float32 weights only")
 
 

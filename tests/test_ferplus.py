@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import (FERPLUS_HEADER, assert_one_line_error, csv_text, ferplus_votes_row, learnable_faces,
+from conftest import (FERPLUS_HEADER, assert_one_line_error, csv_text, ferplus_votes_row, learnable_faces, run_main,
                       run_script, write_csv, write_ferplus_pair)
 
 from ferkit import ferplus
@@ -163,12 +163,13 @@ def test_multitarget_loss_is_that_of_the_best_allowed_class():
 
 @pytest.fixture(scope="module")
 def ferplus_run(tmp_path_factory):
-    """An 8-class CNN trained a few epochs on a learnable FER+ pair, through train_cnn.py."""
+    """An 8-class CNN trained a few epochs on a learnable FER+ pair, through train_cnn.py (batches of
+    16: on 223 faces, 70 steps, enough for validation to pass chance by epoch 4 in float32)."""
     folder = tmp_path_factory.mktemp("ferplus")
     faces, votes_path, labels, usage = write_ferplus_pair(folder, n_per_class=40)
     out = str(folder / "cnn.keras")
-    result = run_script("train_cnn.py", "--train", faces, "--ferplus", votes_path, "--label-mode", "crossentropy",
-                        "--preset", "fast", "--epochs", "6", "--batch-size", "32", "--out", out, "--curves", "")
+    result = run_main("train_cnn.py", "--train", faces, "--ferplus", votes_path, "--label-mode", "crossentropy",
+                        "--preset", "fast", "--epochs", "5", "--batch-size", "16", "--out", out, "--curves", "")
     assert result.returncode == 0, result.stderr[-3000:]
     return dict(folder=folder, faces=faces, votes=votes_path, model=out, stdout=result.stdout)
 
@@ -221,7 +222,7 @@ def test_every_label_mode_gives_its_targets_and_trains_a_step(tmp_path, mode):
 def test_the_full_files_privatetest_is_held_out_and_scored_once(tmp_path):
     faces, votes_path, _, usage = write_ferplus_pair(tmp_path, n_per_class=10, private=True)
     out = str(tmp_path / "m.keras")
-    result = run_script("train_cnn.py", "--train", faces, "--ferplus", votes_path, "--epochs", "1",
+    result = run_main("train_cnn.py", "--train", faces, "--ferplus", votes_path, "--epochs", "1",
                         "--batch-size", "16", "--out", out, "--curves", "", "--score-test")
     assert result.returncode == 0, result.stderr[-3000:]
     # 70 rows: 14 PublicTest, 14 PrivateTest, 42 Training less the unnamed last row.
@@ -229,7 +230,7 @@ def test_the_full_files_privatetest_is_held_out_and_scored_once(tmp_path):
     assert "41 training and 14 validation faces" in result.stdout and "14 PrivateTest faces held out" in result.stdout
     test_line = [line for line in result.stdout.splitlines() if line.startswith("test: PrivateTest, 14 faces")]
     assert len(test_line) == 1 and "FER+ majority labels: accuracy" in test_line[0]
-    result = run_script("confusion.py", "--model", out, "--data", faces, "--ferplus", votes_path, "--split", "test",
+    result = run_main("confusion.py", "--model", out, "--data", faces, "--ferplus", votes_path, "--split", "test",
                         "--out", str(tmp_path / "test.png"))
     assert result.returncode == 0, result.stderr[-3000:]
     table = (tmp_path / "test.txt").read_text()
@@ -240,7 +241,7 @@ def test_the_full_files_privatetest_is_held_out_and_scored_once(tmp_path):
 
 def test_split_test_without_privatetest_rows_is_one_line(tmp_path, tiny_model):
     faces, votes_path, _, _ = write_ferplus_pair(tmp_path, n_per_class=3)
-    result = run_script("confusion.py", "--model", tiny_model, "--data", faces, "--ferplus", votes_path,
+    result = run_main("confusion.py", "--model", tiny_model, "--data", faces, "--ferplus", votes_path,
                         "--split", "test", "--out", str(tmp_path / "c.png"))
     assert_one_line_error(result, "fer2013.csv", "no PrivateTest rows")
     assert not (tmp_path / "c.png").exists()
@@ -250,21 +251,21 @@ def test_a_mismatched_pair_is_one_line(tmp_path):
     faces, votes_path, _, _ = write_ferplus_pair(tmp_path, n_per_class=3)
     lines = open(votes_path).read().splitlines()
     short = write_csv(tmp_path / "short.csv", "\n".join(lines[:-2]) + "\n")
-    result = run_script("train_cnn.py", "--train", faces, "--ferplus", short, "--epochs", "1",
+    result = run_main("train_cnn.py", "--train", faces, "--ferplus", short, "--epochs", "1",
                         "--out", str(tmp_path / "m.keras"))
     assert_one_line_error(result, "short.csv", "fer2013.csv", "row by row")
 
 
 def test_confusion_with_ferplus_labels(ferplus_run, tiny_model, tmp_path):
     out = tmp_path / "ferplus.png"
-    result = run_script("confusion.py", "--model", ferplus_run["model"], "--data", ferplus_run["faces"],
+    result = run_main("confusion.py", "--model", ferplus_run["model"], "--data", ferplus_run["faces"],
                         "--ferplus", ferplus_run["votes"], "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     table = (tmp_path / "ferplus.txt").read_text()
     assert "PublicTest, FER+ majority labels" in table and "56 faces" in table
     assert all(name in table for name in FERPLUS_CLASSES)
     # A FER2013 model (7 classes) against the same labels: no contempt to leave out here, 7 rows.
-    result = run_script("confusion.py", "--model", tiny_model, "--data", ferplus_run["faces"],
+    result = run_main("confusion.py", "--model", tiny_model, "--data", ferplus_run["faces"],
                         "--ferplus", ferplus_run["votes"], "--out", str(tmp_path / "fer2013.png"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Contempt" not in (tmp_path / "fer2013.txt").read_text()
@@ -277,7 +278,7 @@ def test_confusion_leaves_out_contempt_for_a_fer2013_model(tmp_path, tiny_model)
     rows = [FERPLUS_HEADER] + [ferplus_votes_row("PublicTest", f"f{i}.png", {"contempt": 9} if i < 2 else {"happiness": 9})
                                for i in range(len(labels))]
     votes_path = write_csv(tmp_path / "fer2013new.csv", "\n".join(rows) + "\n")
-    result = run_script("confusion.py", "--model", tiny_model, "--data", faces, "--ferplus", votes_path,
+    result = run_main("confusion.py", "--model", tiny_model, "--data", faces, "--ferplus", votes_path,
                         "--out", str(tmp_path / "c.png"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "left out 2 faces whose label (Contempt)" in result.stdout
@@ -286,7 +287,7 @@ def test_confusion_leaves_out_contempt_for_a_fer2013_model(tmp_path, tiny_model)
 
 def test_predict_with_an_eight_class_model_writes_fer2013_labels(ferplus_run, tiny_data, tmp_path):
     out = tmp_path / "submission.csv"
-    result = run_script("predict.py", "--model", ferplus_run["model"], "--test", tiny_data["test"], "--out", str(out))
+    result = run_main("predict.py", "--model", ferplus_run["model"], "--test", tiny_data["test"], "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "the submission takes the best of FER2013's 7" in result.stdout
     labels = [int(line.split(",")[1]) for line in out.read_text().splitlines()[1:]]
@@ -294,7 +295,7 @@ def test_predict_with_an_eight_class_model_writes_fer2013_labels(ferplus_run, ti
 
 
 def test_an_ensemble_of_seven_and_eight_classes_is_one_line(ferplus_run, tiny_model, tiny_data, tmp_path):
-    result = run_script("predict.py", "--model", ferplus_run["model"], "--model", tiny_model,
+    result = run_main("predict.py", "--model", ferplus_run["model"], "--model", tiny_model,
                         "--test", tiny_data["test"], "--out", str(tmp_path / "s.csv"))
     assert_one_line_error(result, "must predict the same classes")
 
@@ -303,7 +304,7 @@ def test_emotions_and_figures_use_the_models_class_names(ferplus_run, tmp_path):
     import matplotlib.cbook
 
     photo = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
-    result = run_script("emotions.py", photo, "--model", ferplus_run["model"], "--json", str(tmp_path / "e.json"),
+    result = run_main("emotions.py", photo, "--model", ferplus_run["model"], "--json", str(tmp_path / "e.json"),
                         "--csv", str(tmp_path / "e.csv"))
     assert result.returncode == 0, result.stderr[-3000:]
     records = json.loads((tmp_path / "e.json").read_text())

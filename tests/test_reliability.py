@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, csv_text, learnable_faces, run_script, write_csv
+from conftest import ROOT, csv_text, learnable_faces, run_main, run_script, write_csv
 
 from ferkit import fer2013
 from ferkit.files import atomic_output
@@ -39,7 +39,7 @@ def test_sigkill_then_rerun_resumes_from_last_finished_epoch(tmp_path, small_csv
     first.wait()
     logged = len(read_rows(log))
     assert 2 <= logged < 6, "the run should be killed mid-way"
-    second = run_script(*command[1:])
+    second = run_main(*command[1:])
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming" in second.stdout
     rows = read_rows(log)
@@ -109,7 +109,7 @@ def test_predict_killed_while_writing_leaves_the_old_submission(tmp_path, tiny_d
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert out.read_text() == "id,label\nold\n"
     assert any(name.startswith(".tmp-") for name in os.listdir(tmp_path))  # It was killed mid-write, not before.
-    whole = run_script("predict.py", "--model", tiny_model, "--test", tiny_data["test"], "--out", str(out))
+    whole = run_main("predict.py", "--model", tiny_model, "--test", tiny_data["test"], "--out", str(out))
     assert whole.returncode == 0, whole.stderr[-2000:]
     assert len(out.read_text().splitlines()) == tiny_data["n_test"] + 1
 
@@ -119,16 +119,16 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_good_model(tmp_path, small_
 
     out = tmp_path / "m.keras"
     diverge = ["train_dnn.py", "--train", small_csv, "--epochs", "3", "--lr", "1e30", "--out", str(out), "--curves", ""]
-    result = run_script(*diverge)
+    result = run_main(*diverge)
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert "loss became nan" in result.stderr.lower() or "loss became inf" in result.stderr.lower()
     assert "no epoch finished, so no model was saved" in result.stderr and not out.exists()
     # With a good model already at --out, the diverging run leaves it as it was.
-    good = run_script("train_dnn.py", "--train", small_csv, "--epochs", "1", "--out", str(out), "--curves", "")
+    good = run_main("train_dnn.py", "--train", small_csv, "--epochs", "1", "--out", str(out), "--curves", "")
     assert good.returncode == 0, good.stderr[-2000:]
     before = load_model(str(out)).get_weights()
-    result = run_script(*diverge, "--log", str(tmp_path / "again.csv"))
+    result = run_main(*diverge, "--log", str(tmp_path / "again.csv"))
     assert result.returncode == 3 and f"the last good model is {out}" in result.stderr, result.stderr[-2000:]
     kept = load_model(str(out))
     assert all(np.array_equal(a, b) for a, b in zip(before, kept.get_weights()))
@@ -136,22 +136,20 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_good_model(tmp_path, small_
 
 
 def test_deterministic_runs_give_identical_weights(tmp_path, small_csv):
+    """Two --deterministic runs with one seed, and a third with another, in
+    one fresh process (determinism, once on, stays on in a process)."""
     from ferkit.models import load_model
 
-    weights = []
-    for run in ("a", "b"):
-        out = tmp_path / f"{run}.keras"
-        result = run_script("train_dnn.py", "--train", small_csv, "--epochs", "1", "--seed", "3", "--deterministic",
-                            "--out", str(out), "--log", str(tmp_path / f"{run}.csv"), "--curves", "")
-        assert result.returncode == 0, result.stderr[-3000:]
-        weights.append(load_model(str(out)).get_weights())
-    for a, b in zip(*weights):
-        np.testing.assert_array_equal(a, b)
+    runs = {"a": 3, "b": 3, "c": 4}
+    commands = [" ".join(["--train", small_csv, "--epochs", "1", "--seed", str(seed), "--deterministic",
+                          "--out", str(tmp_path / f"{run}.keras"), "--log", str(tmp_path / f"{run}.csv"), "--curves", "''"])
+                for run, seed in runs.items()]
+    code = "import shlex, sys, train_dnn\nfor flags in sys.argv[1:]: train_dnn.main(shlex.split(flags))\n"
+    result = run_script("-c", code, *commands)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b, c = (load_model(str(tmp_path / f"{run}.keras")).get_weights() for run in runs)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
     # The negative control: another seed, the same flags, other weights, so
     # the comparison above can fail.
-    out = tmp_path / "c.keras"
-    result = run_script("train_dnn.py", "--train", small_csv, "--epochs", "1", "--seed", "4", "--deterministic",
-                        "--out", str(out), "--log", str(tmp_path / "c.csv"), "--curves", "")
-    assert result.returncode == 0, result.stderr[-3000:]
-    other = load_model(str(out)).get_weights()
-    assert any(not np.array_equal(a, c) for a, c in zip(weights[0], other))
+    assert any(not np.array_equal(x, z) for x, z in zip(a, c))

@@ -4,7 +4,7 @@ import csv
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, csv_text, random_faces, run_script, write_csv
+from conftest import assert_one_line_error, csv_text, random_faces, run_main, write_csv
 
 
 def read_submission(path):
@@ -27,7 +27,7 @@ def test_predict_writes_a_submission(tmp_path, tiny_data, tiny_model, extra):
     out = tmp_path / "submission.csv"
     models = ["--model", tiny_model] + (["--model", tiny_model] if "second-model" in extra else [])
     flags = [f for f in extra if f != "second-model"]
-    result = run_script("predict.py", *models, *flags, "--test", tiny_data["test"], "--out", str(out),
+    result = run_main("predict.py", *models, *flags, "--test", tiny_data["test"], "--out", str(out),
                         "--labels", tiny_data["labels"])
     assert result.returncode == 0, result.stderr[-3000:]
     header, rows = read_submission(out)
@@ -59,7 +59,7 @@ def test_predict_keeps_ids_from_the_file(tmp_path, tiny_model):
     ids = np.array([17, 3, 99, 5])
     test = write_csv(tmp_path / "t.csv", csv_text("ntu_test", images, ids=ids))
     out = tmp_path / "s.csv"
-    result = run_script("predict.py", "--model", tiny_model, "--test", test, "--out", str(out))
+    result = run_main("predict.py", "--model", tiny_model, "--test", test, "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert [r[0] for r in read_submission(out)[1]] == ["17", "3", "99", "5"]
 
@@ -81,21 +81,21 @@ def test_tta_and_ensemble_average_probabilities(tiny_model):
 
 def test_predict_errors(tmp_path, tiny_data, tiny_model):
     out = tmp_path / "s.csv"
-    missing = run_script("predict.py", "--model", str(tmp_path / "none.keras"), "--test", tiny_data["test"], "--out", str(out))
+    missing = run_main("predict.py", "--model", str(tmp_path / "none.keras"), "--test", tiny_data["test"], "--out", str(out))
     assert_one_line_error(missing, "none.keras", "no such model file")
     corrupt = tmp_path / "corrupt.keras"
     corrupt.write_bytes(b"PK\x03\x04 not a real archive")
-    broken = run_script("predict.py", "--model", str(corrupt), "--test", tiny_data["test"], "--out", str(out))
+    broken = run_main("predict.py", "--model", str(corrupt), "--test", tiny_data["test"], "--out", str(out))
     assert_one_line_error(broken, "corrupt.keras", "not a readable Keras model")
     wrong = write_csv(tmp_path / "wrong.csv", "name,value\na,1\n")
-    layout = run_script("predict.py", "--model", tiny_model, "--test", wrong, "--out", str(out))
+    layout = run_main("predict.py", "--model", tiny_model, "--test", wrong, "--out", str(out))
     assert_one_line_error(layout, "wrong.csv", "line 1", "unknown header")
     assert not out.exists()
 
 
 def test_confusion_matrix_figure_and_table(tmp_path, tiny_data, tiny_model):
     out = tmp_path / "cm.png"
-    result = run_script("confusion.py", "--model", tiny_model, "--data", tiny_data["train"], "--out", str(out))
+    result = run_main("confusion.py", "--model", tiny_model, "--data", tiny_data["train"], "--out", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert_png(out, min_width=800)
     table = (tmp_path / "cm.txt").read_text()
@@ -103,7 +103,7 @@ def test_confusion_matrix_figure_and_table(tmp_path, tiny_data, tiny_model):
 
 
 def test_filter_figures(tmp_path, tiny_data, tiny_model):
-    result = run_script("visualize_filters.py", "--model", tiny_model, "--data", tiny_data["train"],
+    result = run_main("visualize_filters.py", "--model", tiny_model, "--data", tiny_data["train"],
                         "--steps", "5", "--filters", "16", "--out-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert_png(tmp_path / "filter_activations.png", min_width=800)
@@ -111,10 +111,10 @@ def test_filter_figures(tmp_path, tiny_data, tiny_model):
 
 
 def test_filter_errors_name_the_valid_choices(tmp_path, tiny_data, tiny_model):
-    bad_layer = run_script("visualize_filters.py", "--model", tiny_model, "--data", tiny_data["train"],
+    bad_layer = run_main("visualize_filters.py", "--model", tiny_model, "--data", tiny_data["train"],
                            "--layer", "conv9", "--out-dir", str(tmp_path))
     assert_one_line_error(bad_layer, "'conv9'", "conv1_1", "conv3_2")
-    bad_index = run_script("visualize_filters.py", "--model", tiny_model, "--data", tiny_data["train"],
+    bad_index = run_main("visualize_filters.py", "--model", tiny_model, "--data", tiny_data["train"],
                            "--index", "5000", "--out-dir", str(tmp_path))
     assert_one_line_error(bad_index, "--index 5000 is out of range")
     assert not list(tmp_path.glob("*.png"))
@@ -139,7 +139,7 @@ def test_saliency_and_gradcam_maps(tiny_model):
 
 
 def test_saliency_figure(tmp_path, tiny_data, tiny_model):
-    result = run_script("saliency.py", "--model", tiny_model, "--data", tiny_data["train"], "--per-class", "1",
+    result = run_main("saliency.py", "--model", tiny_model, "--data", tiny_data["train"], "--per-class", "1",
                         "--smooth", "--out-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert_png(tmp_path / "saliency.png")
@@ -156,7 +156,7 @@ def test_compare_runs_prints_best_and_last_epoch_and_draws_the_figure(tmp_path):
     write_log(tmp_path / "a.csv", [0.40, 0.62, 0.58])
     write_log(tmp_path / "b.csv", [0.45, 0.50, 0.55, 0.60])
     out = tmp_path / "runs.png"
-    result = run_script("compare_runs.py", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
+    result = run_main("compare_runs.py", str(tmp_path / "a.csv"), str(tmp_path / "b.csv"),
                         "--labels", "bf16", "fp32", "--out", str(out))
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:3]}
@@ -170,12 +170,12 @@ def test_compare_runs_errors(tmp_path):
     write_log(tmp_path / "a.csv", [0.4, 0.5])
     bad = tmp_path / "bad.csv"
     bad.write_text("epoch,accuracy,val_accuracy,seconds\n1,0.5,0.4,60\n2,0.5,oops,60\n")
-    assert_one_line_error(run_script("compare_runs.py", str(bad)), str(bad), "line 3", "numbers")
-    assert_one_line_error(run_script("compare_runs.py", str(tmp_path / "none.csv")), "none.csv")
-    assert_one_line_error(run_script("compare_runs.py", str(tmp_path / "a.csv"), "--labels", "x", "y"),
+    assert_one_line_error(run_main("compare_runs.py", str(bad)), str(bad), "line 3", "numbers")
+    assert_one_line_error(run_main("compare_runs.py", str(tmp_path / "none.csv")), "none.csv")
+    assert_one_line_error(run_main("compare_runs.py", str(tmp_path / "a.csv"), "--labels", "x", "y"),
                           "--labels", "2 names for 1 logs")
     out = tmp_path / "never.png"
-    result = run_script("compare_runs.py", str(tmp_path / "a.csv"), str(bad), "--out", str(out))
+    result = run_main("compare_runs.py", str(tmp_path / "a.csv"), str(bad), "--out", str(out))
     assert_one_line_error(result, str(bad))
     assert not out.exists()
 
@@ -187,16 +187,16 @@ def test_fer2013_csv_privatetest_is_held_out_and_scored_only_when_asked(tmp_path
     usage = np.arange(len(labels)) % 3  # Training, PublicTest, PrivateTest in turn: 14 rows each.
     faces = write_csv(tmp_path / "fer2013.csv", csv_text("fer2013", images, labels, usage=usage))
     out = str(tmp_path / "m.keras")
-    result = run_script("train_cnn.py", "--train", faces, "--epochs", "1", "--batch-size", "16", "--out", out,
+    result = run_main("train_cnn.py", "--train", faces, "--epochs", "1", "--batch-size", "16", "--out", out,
                         "--curves", "")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "14 training and 14 validation faces" in result.stdout and "14 PrivateTest faces held out" in result.stdout
     # Without --score-test the held-out part is not scored (test_ferplus.py runs it with the flag).
     assert "test: PrivateTest" not in result.stdout and "scored once" not in result.stdout
-    result = run_script("confusion.py", "--model", out, "--data", faces, "--split", "test", "--out", str(tmp_path / "t.png"))
+    result = run_main("confusion.py", "--model", out, "--data", faces, "--split", "test", "--out", str(tmp_path / "t.png"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "PrivateTest" in (tmp_path / "t.txt").read_text()
     # A file without a Usage column has no test part to score.
-    result = run_script("confusion.py", "--model", out, "--data", tiny_data["train"], "--split", "test",
+    result = run_main("confusion.py", "--model", out, "--data", tiny_data["train"], "--split", "test",
                         "--out", str(tmp_path / "u.png"))
     assert_one_line_error(result, "train.csv", "has no Usage column")

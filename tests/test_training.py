@@ -2,7 +2,7 @@
 import csv
 
 import pytest
-from conftest import assert_one_line_error, csv_text, learnable_faces, run_script, write_csv
+from conftest import assert_one_line_error, csv_text, learnable_faces, run_main, write_csv
 
 from ferkit.models import load_model
 
@@ -12,25 +12,32 @@ def read_rows(path):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("script", ["train_cnn.py", "train_dnn.py"])
-def test_training_script_end_to_end(tmp_path, tiny_data, script):
-    # The curves go beside the model by default, never over the report's figures.
-    out, log, curves = tmp_path / "m.keras", tmp_path / "log.csv", tmp_path / "m_training.png"
-    result = run_script(script, "--train", tiny_data["train"], "--epochs", "2", "--batch-size", "32",
-                        "--out", str(out), "--log", str(log))
+def assert_a_finished_run(result, out, log, curves, epochs, batch_size, classes=7):
+    """What every finished training run leaves and says: the effective
+    settings, a progress line per epoch with the time left, the log, the
+    model, the curves, and no resume checkpoint."""
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "epochs=2" in result.stdout and "batch_size=32" in result.stdout  # Effective settings printed.
+    assert f"epochs={epochs}" in result.stdout and f"batch_size={batch_size}" in result.stdout
     rows = read_rows(log)
-    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert [r["epoch"] for r in rows] == [str(e) for e in range(1, epochs + 1)]
     assert list(rows[0])[0] == "epoch"
-    assert load_model(str(out)).output_shape == (None, 7)
+    assert load_model(str(out)).output_shape == (None, classes)
     assert curves.stat().st_size > 10_000
-    assert not (tmp_path / "m.keras.resume").exists()  # Cleaned up after a finished run.
+    assert not out.with_name(out.name + ".resume").exists()  # Cleaned up after a finished run.
     # A long run says when it will end: precision at start, then every epoch.
     assert "precision: " in result.stdout
-    assert "epoch 1/2: " in result.stdout and "estimated total" in result.stdout
-    assert "epoch 2/2: " in result.stdout and "about 0 min left" in result.stdout
-    assert float(rows[0]["minutes_left"]) >= 0 and float(rows[1]["minutes_left"]) == 0
+    assert f"epoch 1/{epochs}: " in result.stdout and "estimated total" in result.stdout
+    assert f"epoch {epochs}/{epochs}: " in result.stdout and "about 0 min left" in result.stdout
+    assert float(rows[0]["minutes_left"]) >= 0 and float(rows[-1]["minutes_left"]) == 0
+    return rows
+
+
+def test_train_dnn_end_to_end(tmp_path, tiny_data):
+    # The curves go beside the model by default, never over the report's figures.
+    out, log, curves = tmp_path / "m.keras", tmp_path / "log.csv", tmp_path / "m_training.png"
+    result = run_main("train_dnn.py", "--train", tiny_data["train"], "--epochs", "2", "--batch-size", "32",
+                      "--out", str(out), "--log", str(log))
+    assert_a_finished_run(result, out, log, curves, epochs=2, batch_size=32)
 
 
 def test_time_left_leaves_out_the_first_epoch_and_counts_what_remains():
@@ -45,19 +52,20 @@ def test_time_left_leaves_out_the_first_epoch_and_counts_what_remains():
 
 
 def test_cnn_learns_a_learnable_toy_set(tmp_path):
-    """Seven classes of striped faces: well above the 1/7 chance level."""
+    """train_cnn.py end to end on seven classes of striped faces: well above
+    the 1/7 chance level, with every output a finished run leaves."""
     images, labels = learnable_faces(60, seed=3)
     train = write_csv(tmp_path / "train.csv", csv_text("ntu_train", images, labels))
-    out, log = tmp_path / "m.keras", tmp_path / "log.csv"
-    result = run_script("train_cnn.py", "--train", train, "--epochs", "5", "--batch-size", "16", "--preset", "fast",
-                        "--val-split", "0.2", "--out", str(out), "--log", str(log), "--curves", "")
-    assert result.returncode == 0, result.stderr[-3000:]
-    best = max(float(r["val_accuracy"]) for r in read_rows(log))
+    out, log, curves = tmp_path / "m.keras", tmp_path / "log.csv", tmp_path / "m_training.png"
+    result = run_main("train_cnn.py", "--train", train, "--epochs", "5", "--batch-size", "16", "--preset", "fast",
+                      "--val-split", "0.2", "--out", str(out), "--log", str(log))
+    rows = assert_a_finished_run(result, out, log, curves, epochs=5, batch_size=16)
+    best = max(float(r["val_accuracy"]) for r in rows)
     assert best > 0.6, best
 
 
 def test_help_shows_every_default():
-    result = run_script("train_cnn.py", "--help")
+    result = run_main("train_cnn.py", "--help")
     assert result.returncode == 0
     for flag in ("--train", "--epochs", "--batch-size", "--lr", "--val-split", "--seed", "--limit", "--out", "--log"):
         assert flag in result.stdout
@@ -77,6 +85,6 @@ def test_bad_training_csv_is_one_line_and_exit_2(tmp_path, case):
     if content is not None:
         write_csv(path, content)
     out = tmp_path / "m.keras"
-    result = run_script("train_dnn.py", "--train", str(path), "--epochs", "1", "--out", str(out))
+    result = run_main("train_dnn.py", "--train", str(path), "--epochs", "1", "--out", str(out))
     assert_one_line_error(result, str(path), *fragments)
     assert not out.exists()
