@@ -1,14 +1,14 @@
-// The page. Where the browser can (WebAssembly, and a server with an .onnx
-// model and onnxruntime-web), camera frames are analysed in the browser by
-// local.js and never leave it; otherwise they go to /api/emotions. Dropped
-// photos always go to the server, which searches them more closely. At most
-// one frame is in flight, so no queue can grow.
+// The page. Where the browser can (WebAssembly or WebGPU, and a server with
+// an .onnx model and onnxruntime-web), camera frames and dropped photos are
+// analysed in the browser by local.js and never leave it; otherwise they go
+// to /api/emotions. At most one frame is in flight, so no queue can grow.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const HISTORY_MS = 30000;
 const FRAME_SIDE = 640; // Frames are sent at most this wide: a camera face is large.
-const PHOTO_SIDE = 2048; // Dropped photos are scaled to this in the browser (a phone photo can pass 10 MiB).
+const PHOTO_SIDE = 2048; // Photos sent to the server are scaled to this first (a phone photo can pass 10 MiB).
+const MAX_PIXELS = 50000000; // serve.py's limit, for photos read in the browser too.
 const FRAME_TIMEOUT_MS = 5000;
 let classes = [];
 let colours = {};
@@ -62,6 +62,10 @@ async function offerModels(module) {
   });
 }
 
+function runsOn(analyser) {
+  return analyser.backend === "WebGPU" ? "WebGPU" : `WebAssembly, ${analyser.threads} thread(s)`;
+}
+
 async function chooseMode(possible) {
   const wanted = new URLSearchParams(location.search).get("mode"); // ?mode=server forces the server.
   if (possible && wanted !== "server" && typeof WebAssembly === "object") {
@@ -69,7 +73,7 @@ async function chooseMode(possible) {
       $("mode").textContent = "Loading the models into this browser…";
       const module = await import("/static/local.js");
       local = await module.createLocalAnalyser(classes);
-      $("mode").textContent = `Camera frames are analysed in this browser (WebAssembly, ${local.threads} thread(s)); no frame leaves it.`;
+      $("mode").textContent = `Camera frames and photos are analysed in this browser (${runsOn(local)}); no picture leaves it.`;
       offerModels(module);
       return;
     } catch (e) {
@@ -78,7 +82,7 @@ async function chooseMode(possible) {
       return;
     }
   }
-  $("mode").textContent = "Camera frames go to the server on this machine, which analyses them and answers.";
+  $("mode").textContent = "Camera frames and photos go to the server on this machine, which analyses them and answers.";
 }
 
 async function analyse(blob, photo = false) {
@@ -333,6 +337,20 @@ async function shrunk(file) {
   return blob || file;
 }
 
+// A photo read and analysed in this browser, searched as closely as emotions.py searches one.
+async function analyseHere(file) {
+  const image = await createImageBitmap(file, { imageOrientation: "from-image", colorSpaceConversion: "none",
+                                                premultiplyAlpha: "none" }).catch(() => null);
+  if (!image) throw new Error("not an image this browser can read");
+  if (image.width * image.height > MAX_PIXELS)
+    throw new Error(`${image.width} x ${image.height} pixels is more than the ${MAX_PIXELS.toLocaleString("en")} allowed`);
+  try {
+    return await local.analyse(image, image.width, image.height, { thorough: true });
+  } finally {
+    image.close();
+  }
+}
+
 async function showPhoto(file) {
   const box = document.createElement("div");
   box.className = "result";
@@ -342,7 +360,7 @@ async function showPhoto(file) {
   const note = box.querySelector("p");
   let answer;
   try {
-    answer = await analyse(await shrunk(file), true);
+    answer = local ? await analyseHere(file) : await analyse(await shrunk(file), true);
   } catch (e) {
     note.textContent = `Not analysed: ${e.message}`;
     return;

@@ -1,18 +1,28 @@
 // In-browser inference: BlazeFace and the emotion model on onnxruntime-web
-// (WebAssembly with SIMD and threads), so camera frames never leave the
-// browser. The same steps as ferkit/blazeface.py and ferkit/faces.py:
-// letterbox, anchors, decoding, weighted NMS, a crop framed from the
-// keypoints and turned so the eyes are level, 48x48 grey, flip TTA. The
-// browser's own resampling stands in for OpenCV's, so probabilities are
-// close to the server's, not equal.
+// (WebGPU where the browser has it, else WebAssembly with SIMD and threads),
+// so camera frames and dropped photos never leave the browser. The same
+// steps as ferkit/blazeface.py and ferkit/faces.py, on the image's own
+// pixels with OpenCV's resampling (pixels.js): letterbox, anchors, decoding,
+// weighted NMS, the windows a photo is searched in, a crop framed from the
+// keypoints and turned so the eyes are level, 48x48 grey, flip TTA. So a
+// photo's probabilities here are emotions.py's (tests/test_serve.py).
+
+import { resizeArea, resizeLinear, rint, toGray, warpAffine } from "/static/pixels.js";
 
 const MIN_SCORE = 0.5;
 const NMS_IOU = 0.3;
+const RAW_SCORE_LIMIT = 80;
 const DETECTOR = { url: "/models/blazeface_full_range.onnx", size: 192, strides: [4], twoPerCell: false };
+// detectors.py's TILE_SIDE and blazeface.py's max_side: how photos are searched.
+const TILE_SIDE = 480;
+const PHOTO_MAX_SIDE = 2048;
 // faces.py's ALIGN_SCALE and ALIGN_OFFSET, measured on FER2013 (report, section 7).
 const ALIGN_SCALE = 2.79;
 const ALIGN_OFFSET = [0.0, 0.286];
+const FACE = 48;
 const KEYPOINTS = ["right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear"];
+// RGB in [-1, 1] as ferkit computes it, in float32: v / 127.5 - 1.
+const UNIT = Float32Array.from({ length: 256 }, (_, v) => Math.fround(Math.fround(v / 127.5) - 1));
 
 function anchors({ size, strides, twoPerCell }) {
   const out = [];
@@ -22,7 +32,7 @@ function anchors({ size, strides, twoPerCell }) {
     while (same < strides.length && strides[same] === strides[layer]) { same++; perCell += twoPerCell ? 2 : 1; }
     const cells = size / strides[layer];
     for (let y = 0; y < cells; y++) for (let x = 0; x < cells; x++)
-      for (let k = 0; k < perCell; k++) out.push([(x + 0.5) / cells, (y + 0.5) / cells]);
+      for (let k = 0; k < perCell; k++) out.push([Math.fround((x + 0.5) / cells), Math.fround((y + 0.5) / cells)]);
     layer = same;
   }
   return out;
@@ -35,11 +45,11 @@ function iou(a, b) {
   return inter / Math.max((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter, 1e-9);
 }
 
-// MediaPipe's weighted NMS: the best box and those overlapping it, averaged by score.
+// MediaPipe's weighted NMS (blazeface.weighted_nms): the best box and those overlapping it, averaged by score.
 function weightedNms(found) {
-  found.sort((p, q) => q.score - p.score);
+  const sorted = [...found].sort((p, q) => q.score - p.score);
   const faces = [];
-  let remaining = found;
+  let remaining = sorted;
   while (remaining.length) {
     const top = remaining[0];
     const merged = remaining.filter((f) => iou(f.box, top.box) > NMS_IOU);
@@ -47,13 +57,46 @@ function weightedNms(found) {
     const total = merged.reduce((s, f) => s + f.score, 0);
     const box = [0, 0, 0, 0], points = KEYPOINTS.map(() => [0, 0]);
     for (const f of merged) {
-      const w = f.score / total;
-      for (let i = 0; i < 4; i++) box[i] += w * f.box[i];
-      f.points.forEach((p, i) => { points[i][0] += w * p[0]; points[i][1] += w * p[1]; });
+      for (let i = 0; i < 4; i++) box[i] += f.score * f.box[i];
+      f.points.forEach((p, i) => { points[i][0] += f.score * p[0]; points[i][1] += f.score * p[1]; });
     }
-    faces.push({ box, points, score: top.score });
+    faces.push({ box: box.map((v) => v / total), points: points.map(([x, y]) => [x / total, y / total]), score: top.score });
   }
   return faces;
+}
+
+// blazeface.inside_none: no face lying mostly inside a larger one (a window's eye taken for a face).
+function insideNone(faces, share = 0.5) {
+  const area = (b) => (b[2] - b[0]) * (b[3] - b[1]);
+  const kept = [];
+  for (const face of [...faces].sort((p, q) => area(q.box) - area(p.box))) {
+    const b = face.box, own = Math.max(area(b), 1e-9);
+    const inside = kept.some(({ box: k }) =>
+      (Math.max(0, Math.min(b[2], k[2]) - Math.max(b[0], k[0])) * Math.max(0, Math.min(b[3], k[3]) - Math.max(b[1], k[1]))) / own > share);
+    if (!inside) kept.push(face);
+  }
+  return kept.sort((p, q) => q.score - p.score);
+}
+
+// blazeface.tiles: half-overlapping square windows over the image.
+function tiles(width, height, side) {
+  const starts = (length) => {
+    if (length <= side) return [0];
+    const count = Math.ceil((length - side) / (side / 2)) + 1;
+    return Array.from({ length: count }, (_, i) => rint((i * (length - side)) / (count - 1)));
+  };
+  const out = [];
+  for (const y of starts(height)) for (const x of starts(width)) out.push([x, y]);
+  return out;
+}
+
+// A window of an RGBA image, copied.
+function window(image, x, y, side) {
+  const w = Math.min(side, image.width - x), h = Math.min(side, image.height - y);
+  const data = new Uint8Array(w * h * 4);
+  for (let row = 0; row < h; row++)
+    data.set(image.data.subarray(((y + row) * image.width + x) * 4, ((y + row) * image.width + x + w) * 4), row * w * 4);
+  return { data, width: w, height: h };
 }
 
 function faceSize(points) {
@@ -62,108 +105,195 @@ function faceSize(points) {
   return (Math.hypot(l[0] - r[0], l[1] - r[1]) + Math.hypot(mouth[0] - eyes[0], mouth[1] - eyes[1])) / 2;
 }
 
+// faces.face_pixels: any square grey crop to 48x48, by area when shrinking.
+function facePixels(crop, side) {
+  return side >= FACE ? resizeArea(crop, side, side, 1, FACE, FACE) : resizeLinear(crop, side, side, 1, FACE, FACE);
+}
+
+// faces.align_face: the 48x48 face framed from its keypoints and turned so the eyes are level.
+function alignFace(gray, width, height, points) {
+  const size = faceSize(points);
+  const [r, l] = points;
+  const angle = Math.atan2(l[1] - r[1], l[0] - r[0]);
+  const c = Math.cos(angle), s = Math.sin(angle);
+  const [dx, dy] = ALIGN_OFFSET;
+  const cx = (r[0] + l[0]) / 2 + size * (c * dx - s * dy);
+  const cy = (r[1] + l[1]) / 2 + size * (s * dx + c * dy);
+  const side = Math.max(1, rint(size * ALIGN_SCALE));
+  const toSource = [[c, -s, cx - (c * side) / 2 + (s * side) / 2], [s, c, cy - (s * side) / 2 - (c * side) / 2]];
+  return facePixels(warpAffine(gray, width, height, toSource, side, side), side);
+}
+
+function mirrored(face) {
+  const out = new Float32Array(FACE * FACE);
+  for (let y = 0; y < FACE; y++) for (let x = 0; x < FACE; x++) out[y * FACE + x] = face[y * FACE + FACE - 1 - x];
+  return out;
+}
+
+// onnxruntime-web with WebGPU where the browser offers an adapter (and
+// ?backend=wasm does not ask otherwise), else WebAssembly.
+async function runtime() {
+  const wanted = new URLSearchParams(self.location.search).get("backend");
+  if (wanted !== "wasm" && self.navigator.gpu) {
+    const adapter = await self.navigator.gpu.requestAdapter().catch(() => null);
+    if (adapter) {
+      const ort = await import("/ort/ort.webgpu.min.mjs");
+      ort.env.wasm.wasmPaths = "/ort/";
+      return { ort, providers: ["webgpu", "wasm"], backend: "WebGPU" };
+    }
+  }
+  const ort = await import("/ort/ort.wasm.min.mjs");
+  ort.env.wasm.wasmPaths = "/ort/";
+  return { ort, providers: ["wasm"], backend: "WebAssembly" };
+}
+
 // classes: the model's class names, in output order; modelUrl: an emotion
 // model the server offers (its own by default).
 export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx") {
-  const ort = await import("/ort/ort.wasm.min.mjs");
-  ort.env.wasm.wasmPaths = "/ort/";
+  const { ort, providers, backend } = await runtime();
   // Threads need cross-origin isolation, which serve.py's headers give.
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
-  const options = { executionProviders: ["wasm"], graphOptimizationLevel: "all" };
-  const [detector, model] = await Promise.all([
-    ort.InferenceSession.create(DETECTOR.url, options),
-    ort.InferenceSession.create(modelUrl, options),
-  ]);
+  const options = { executionProviders: providers, graphOptimizationLevel: "all" };
+  // One after the other: WebGPU refuses a session while another is being created.
+  const detector = await ort.InferenceSession.create(DETECTOR.url, options);
+  const model = await ort.InferenceSession.create(modelUrl, options);
   const grid = anchors(DETECTOR);
+  const grab = new OffscreenCanvas(1, 1);
+  const grabCtx = grab.getContext("2d", { willReadFrequently: true });
   const square = new OffscreenCanvas(DETECTOR.size, DETECTOR.size);
   const squareCtx = square.getContext("2d", { willReadFrequently: true });
-  const face48 = new OffscreenCanvas(48, 48);
-  const face48Ctx = face48.getContext("2d", { willReadFrequently: true });
+  squareCtx.imageSmoothingQuality = "high";
 
-  async function detect(source, width, height) {
+  // The letterbox's picture, nw x nh RGBA: by OpenCV's arithmetic (exact),
+  // or, for a live frame, by the canvas, which does in 1 ms what takes
+  // JavaScript 15 (a 640x640 frame on 2 cores) at the cost of equality.
+  function shrunk(image, nw, nh, exact) {
+    const { data, width, height } = image;
+    if (exact || !image.canvas) {
+      const grows = DETECTOR.size >= Math.max(width, height); // As ferkit's letterbox: area to shrink, linear to grow.
+      return grows ? resizeLinear(data, width, height, 4, nw, nh) : resizeArea(data, width, height, 4, nw, nh);
+    }
+    squareCtx.clearRect(0, 0, nw, nh);
+    squareCtx.drawImage(image.canvas, 0, 0, width, height, 0, 0, nw, nh);
+    return squareCtx.getImageData(0, 0, nw, nh).data;
+  }
+
+  // blazeface.BlazeFace.candidates: one pass, letterboxed, in the image's pixels.
+  async function candidates(image, x0 = 0, y0 = 0, exact = true) {
+    const { width, height } = image;
     const size = DETECTOR.size;
     const scale = size / Math.max(width, height);
-    const nw = Math.max(1, Math.round(width * scale)), nh = Math.max(1, Math.round(height * scale));
+    const nw = Math.max(1, rint(width * scale)), nh = Math.max(1, rint(height * scale));
+    const resized = shrunk(image, nw, nh, exact || scale >= 1);
     const padX = Math.floor((size - nw) / 2), padY = Math.floor((size - nh) / 2);
-    squareCtx.fillStyle = "#000";
-    squareCtx.fillRect(0, 0, size, size);
-    squareCtx.drawImage(source, padX, padY, nw, nh);
-    const rgba = squareCtx.getImageData(0, 0, size, size).data;
-    const input = new Float32Array(size * size * 3);
-    for (let i = 0, j = 0; i < rgba.length; i += 4) {
-      input[j++] = rgba[i] / 127.5 - 1; input[j++] = rgba[i + 1] / 127.5 - 1; input[j++] = rgba[i + 2] / 127.5 - 1;
-    }
+    const input = new Float32Array(size * size * 3); // Padding is 0, as ferkit's letterbox pads.
+    for (let y = 0; y < nh; y++)
+      for (let x = 0, i = y * nw * 4, j = ((y + padY) * size + padX) * 3; x < nw; x++, i += 4, j += 3) {
+        input[j] = UNIT[resized[i]]; input[j + 1] = UNIT[resized[i + 1]]; input[j + 2] = UNIT[resized[i + 2]];
+      }
     const outputs = await detector.run({ [detector.inputNames[0]]: new ort.Tensor("float32", input, [1, size, size, 3]) });
     const [regressors, logits] = detector.outputNames.map((n) => outputs[n]).sort((a, b) => b.dims[2] - a.dims[2]);
     const found = [];
     for (let k = 0; k < grid.length; k++) {
-      const score = 1 / (1 + Math.exp(-Math.max(-80, Math.min(80, logits.data[k]))));
+      const score = 1 / (1 + Math.exp(-Math.max(-RAW_SCORE_LIMIT, Math.min(RAW_SCORE_LIMIT, logits.data[k]))));
       if (score <= MIN_SCORE) continue;
       const r = regressors.data.subarray(16 * k, 16 * k + 16);
+      if (r[2] <= 0 || r[3] <= 0) continue;
       const ax = grid[k][0] * size, ay = grid[k][1] * size;
       const cx = r[0] + ax, cy = r[1] + ay;
-      if (r[2] <= 0 || r[3] <= 0) continue;
-      const back = (x, y) => [(x - padX) / scale, (y - padY) / scale];
-      const [x0, y0] = back(cx - r[2] / 2, cy - r[3] / 2), [x1, y1] = back(cx + r[2] / 2, cy + r[3] / 2);
-      found.push({ box: [x0, y0, x1, y1], score,
-                   points: KEYPOINTS.map((_, i) => back(r[4 + 2 * i] + ax, r[5 + 2 * i] + ay)) });
+      const back = (x, y) => [(x - padX) / scale + x0, (y - padY) / scale + y0];
+      const [bx0, by0] = back(cx - r[2] / 2, cy - r[3] / 2), [bx1, by1] = back(cx + r[2] / 2, cy + r[3] / 2);
+      found.push({ box: [bx0, by0, bx1, by1], score, points: KEYPOINTS.map((_, i) => back(r[4 + 2 * i] + ax, r[5 + 2 * i] + ay)) });
     }
-    return weightedNms(found).map((f) => {
-      const x0 = Math.max(0, f.box[0]), y0 = Math.max(0, f.box[1]);
-      const x1 = Math.min(width, f.box[2]), y1 = Math.min(height, f.box[3]);
-      return { box: [Math.round(x0), Math.round(y0), Math.round(x1 - x0), Math.round(y1 - y0)], points: f.points };
-    }).filter((f) => f.box[2] >= 1 && f.box[3] >= 1).sort((a, b) => a.box[0] - b.box[0]);
+    return found;
   }
 
-  // The 48x48 grey face: a square framed from the keypoints, turned upright.
-  function crop(source, points, mirror) {
-    const size = faceSize(points);
-    const [r, l] = points;
-    const angle = Math.atan2(l[1] - r[1], l[0] - r[0]);
-    const c = Math.cos(angle), s = Math.sin(angle);
-    const eyes = [(r[0] + l[0]) / 2, (r[1] + l[1]) / 2];
-    const cx = eyes[0] + size * (c * ALIGN_OFFSET[0] - s * ALIGN_OFFSET[1]);
-    const cy = eyes[1] + size * (s * ALIGN_OFFSET[0] + c * ALIGN_OFFSET[1]);
-    const k = 48 / (size * ALIGN_SCALE); // Output pixels per source pixel.
-    face48Ctx.setTransform(1, 0, 0, 1, 0, 0);
-    face48Ctx.fillStyle = "#808080";
-    face48Ctx.fillRect(0, 0, 48, 48);
-    face48Ctx.imageSmoothingQuality = "high";
-    // out = k R(-angle) (p - centre) + 24, mirrored left-right for the flip view.
-    const m = mirror ? -1 : 1;
-    face48Ctx.setTransform(m * k * c, -k * s, m * k * s, k * c,
-                           24 - m * k * (c * cx + s * cy), 24 - k * (-s * cx + c * cy));
-    face48Ctx.drawImage(source, 0, 0);
-    const rgba = face48Ctx.getImageData(0, 0, 48, 48).data;
-    const grey = new Float32Array(48 * 48);
-    for (let i = 0, j = 0; i < rgba.length; i += 4) grey[j++] = Math.round(0.299 * rgba[i] + 0.587 * rgba[i + 1] + 0.114 * rgba[i + 2]);
-    return grey;
+  // blazeface.BlazeFace.__call__: thorough (photos) adds the windows, on a
+  // copy no larger than PHOTO_MAX_SIDE.
+  async function detect(image, thorough, exact) {
+    const { width, height } = image;
+    if (thorough && Math.max(width, height) > PHOTO_MAX_SIDE) {
+      const factor = PHOTO_MAX_SIDE / Math.max(width, height);
+      const sw = Math.max(1, rint(width * factor)), sh = Math.max(1, rint(height * factor));
+      const small = { data: resizeArea(image.data, width, height, 4, sw, sh), width: sw, height: sh };
+      return (await detect(small, true, true)).map((f) => ({ box: f.box.map((v) => rint(v / factor)),
+                                                        points: f.points.map(([x, y]) => [x / factor, y / factor]) }));
+    }
+    let found = await candidates(image, 0, 0, exact);
+    if (thorough && Math.max(width, height) > TILE_SIDE) {
+      for (const [x, y] of tiles(width, height, TILE_SIDE)) {
+        // A face cut by a window's inner edge lies whole in the next window: drop the cut part.
+        const inner = (await candidates(window(image, x, y, TILE_SIDE), x, y)).filter(({ box }) =>
+          (x === 0 || box[0] > x + 2) && (y === 0 || box[1] > y + 2) &&
+          (x + TILE_SIDE >= width || box[2] < x + TILE_SIDE - 2) && (y + TILE_SIDE >= height || box[3] < y + TILE_SIDE - 2));
+        found = found.concat(inner);
+      }
+    }
+    const faces = [];
+    for (const f of insideNone(weightedNms(found))) {
+      const x0 = Math.max(0, f.box[0]), y0 = Math.max(0, f.box[1]);
+      const x1 = Math.min(width, f.box[2]), y1 = Math.min(height, f.box[3]);
+      if (x1 - x0 >= 1 && y1 - y0 >= 1) faces.push({ box: [rint(x0), rint(y0), rint(x1 - x0), rint(y1 - y0)], points: f.points });
+    }
+    // Sorted by box, as ferkit sorts them: left to right.
+    return faces.sort((p, q) => p.box[0] - q.box[0] || p.box[1] - q.box[1] || p.box[2] - q.box[2] || p.box[3] - q.box[3]);
+  }
+
+  // {faces, milliseconds} for one RGBA image ({data, width, height}, and
+  // the canvas holding it, if any), in the records serve.py gives.
+  // thorough: a photo, searched in windows too; exact: the detector's input
+  // shrunk by OpenCV's arithmetic too (always for photos), so the faces are
+  // emotions.py's; a live frame's is shrunk by the canvas. The crops are
+  // OpenCV's arithmetic either way.
+  async function analysePixels(image, { thorough = false, exact = thorough } = {}) {
+    const started = performance.now();
+    const found = await detect(image, thorough, exact);
+    const faces = [];
+    if (found.length) {
+      const gray = toGray(image.data, image.width, image.height, 4);
+      // As inference.Predictor's flip TTA: every face, then every face mirrored.
+      const crops = found.map((f) => Float32Array.from(alignFace(gray, image.width, image.height, f.points)));
+      const batch = new Float32Array(2 * found.length * FACE * FACE);
+      crops.forEach((crop, i) => { batch.set(crop, i * FACE * FACE); batch.set(mirrored(crop), (found.length + i) * FACE * FACE); });
+      const out = await model.run({ [model.inputNames[0]]: new ort.Tensor("float32", batch, [2 * found.length, FACE, FACE, 1]) });
+      const p = out[model.outputNames[0]].data;
+      const n = classes.length;
+      found.forEach((f, i) => {
+        const probabilities = {};
+        classes.forEach((name, j) => { probabilities[name] = (p[i * n + j] + p[(found.length + i) * n + j]) / 2; });
+        const emotion = classes.reduce((a, b) => (probabilities[a] >= probabilities[b] ? a : b));
+        const keypoints = Object.fromEntries(KEYPOINTS.map((name, k) => [name, f.points[k]]));
+        faces.push({ face: i, box: f.box, keypoints, probabilities, emotion });
+      });
+    }
+    const milliseconds = Math.round(10 * (performance.now() - started)) / 10;
+    return { width: image.width, height: image.height, faces, milliseconds, latency: milliseconds };
+  }
+
+  // The pixels of a video, an image or a bitmap, as drawn at its own size.
+  function pixelsOf(source, width, height) {
+    if (grab.width !== width || grab.height !== height) { grab.width = width; grab.height = height; }
+    grabCtx.clearRect(0, 0, width, height);
+    grabCtx.drawImage(source, 0, 0);
+    const data = grabCtx.getImageData(0, 0, width, height).data;
+    // A transparent photo is seen on white, as ferkit's read_image composites it.
+    for (let i = 3; i < data.length; i += 4)
+      if (data[i] < 255) {
+        const a = data[i];
+        for (let c = 1; c <= 3; c++) data[i - c] = Math.round((data[i - c] * a + 255 * (255 - a)) / 255);
+        data[i] = 255;
+      }
+    return { data, width, height, canvas: grab };
   }
 
   return {
     detector: "BlazeFace full range",
+    backend,
     threads: ort.env.wasm.numThreads,
-    // {faces, milliseconds} for one frame, in the records serve.py gives.
-    async analyse(source, width, height) {
-      const started = performance.now();
-      const found = await detect(source, width, height);
-      const faces = [];
-      if (found.length) {
-        const batch = new Float32Array(found.length * 2 * 48 * 48);
-        found.forEach((f, i) => { batch.set(crop(source, f.points, false), 2 * i * 2304); batch.set(crop(source, f.points, true), (2 * i + 1) * 2304); });
-        const out = await model.run({ [model.inputNames[0]]: new ort.Tensor("float32", batch, [2 * found.length, 48, 48, 1]) });
-        const p = out[model.outputNames[0]].data;
-        const n = classes.length;
-        found.forEach((f, i) => {
-          const probabilities = {};
-          classes.forEach((name, j) => { probabilities[name] = (p[2 * i * n + j] + p[(2 * i + 1) * n + j]) / 2; });
-          const emotion = classes.reduce((a, b) => (probabilities[a] >= probabilities[b] ? a : b));
-          const keypoints = Object.fromEntries(KEYPOINTS.map((name, k) => [name, f.points[k]]));
-          faces.push({ face: i, box: f.box, keypoints, probabilities, emotion });
-        });
-      }
-      const milliseconds = Math.round(10 * (performance.now() - started)) / 10;
-      return { width, height, faces, milliseconds, latency: milliseconds };
+    analysePixels,
+    // source: a video, an image or a bitmap; options as analysePixels'.
+    async analyse(source, width, height, options = {}) {
+      return analysePixels(pixelsOf(source, width, height), options);
     },
   };
 }
