@@ -90,8 +90,8 @@ function tiles(width, height, side) {
   return out;
 }
 
-// A window of an RGBA image, copied.
-function window(image, x, y, side) {
+// A square window of an RGBA image, copied.
+function windowOf(image, x, y, side) {
   const w = Math.min(side, image.width - x), h = Math.min(side, image.height - y);
   const data = new Uint8Array(w * h * 4);
   for (let row = 0; row < h; row++)
@@ -223,7 +223,7 @@ export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx")
     if (thorough && Math.max(width, height) > TILE_SIDE) {
       for (const [x, y] of tiles(width, height, TILE_SIDE)) {
         // A face cut by a window's inner edge lies whole in the next window: drop the cut part.
-        const inner = (await candidates(window(image, x, y, TILE_SIDE), x, y)).filter(({ box }) =>
+        const inner = (await candidates(windowOf(image, x, y, TILE_SIDE), x, y)).filter(({ box }) =>
           (x === 0 || box[0] > x + 2) && (y === 0 || box[1] > y + 2) &&
           (x + TILE_SIDE >= width || box[2] < x + TILE_SIDE - 2) && (y + TILE_SIDE >= height || box[3] < y + TILE_SIDE - 2));
         found = found.concat(inner);
@@ -276,6 +276,7 @@ export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx")
     grabCtx.clearRect(0, 0, width, height);
     grabCtx.drawImage(source, 0, 0);
     const data = grabCtx.getImageData(0, 0, width, height).data;
+    if (source instanceof HTMLVideoElement) return { data, width, height, canvas: grab }; // Opaque: nothing to composite.
     // A transparent photo is seen on white, as ferkit's read_image composites it.
     for (let i = 3; i < data.length; i += 4)
       if (data[i] < 255) {
@@ -290,7 +291,6 @@ export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx")
     detector: "BlazeFace full range",
     backend,
     threads: ort.env.wasm.numThreads,
-    analysePixels,
     // source: a video, an image or a bitmap; options as analysePixels'.
     async analyse(source, width, height, options = {}) {
       return analysePixels(pixelsOf(source, width, height), options);

@@ -187,6 +187,13 @@ def chromium():
     return path
 
 
+def chromium_with_onnxruntime_web():
+    """chromium(), for tests of the in-browser mode, which also needs npm ci's onnxruntime-web."""
+    if not os.path.isdir(os.path.join(ROOT, "node_modules", "onnxruntime-web", "dist")):
+        pytest.skip("onnxruntime-web is not installed here (npm ci)")
+    return chromium()
+
+
 def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -266,9 +273,7 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
 
     from ferkit.images import read_image
 
-    if not os.path.isdir(os.path.join(ROOT, "node_modules", "onnxruntime-web", "dist")):
-        pytest.skip("onnxruntime-web is not installed here (npm ci)")
-    executable = chromium()
+    executable = chromium_with_onnxruntime_web()
     args = fake_camera(tmp_path, read_image(grace_hopper()))
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
@@ -326,9 +331,7 @@ def test_where_the_browser_has_webgpu_the_models_run_on_it(server):
 
     from ferkit.images import read_image
 
-    if not os.path.isdir(os.path.join(ROOT, "node_modules", "onnxruntime-web", "dist")):
-        pytest.skip("onnxruntime-web is not installed here (npm ci)")
-    executable = chromium()
+    executable = chromium_with_onnxruntime_web()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable,
                                     args=["--no-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"])
