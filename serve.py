@@ -4,12 +4,18 @@ detection, crop and model as emotions.py.
     python serve.py                                   # http://127.0.0.1:8000
     python serve.py --model models/fer2013_cnn.onnx --port 8080
 
-The browser owns the camera and sends frames; the server answers each with
-the faces it finds (the records emotions.py --json writes). It binds to
-127.0.0.1 unless --host says otherwise. Nothing uploaded is written to disk.
+The browser owns the camera. With an .onnx model and `npm ci` done, the page
+runs the detector and the model itself (static/local.js, onnxruntime-web) and
+no frame leaves the browser; otherwise, or with ?mode=server, it sends frames
+and the server answers each with the faces it finds (the records
+emotions.py --json writes). It binds to 127.0.0.1 unless --host says
+otherwise. Nothing uploaded is written to disk.
 
-    POST /api/emotions   an image (multipart field `file`, or a raw JPEG/PNG/... body)
-    GET  /api/health     the model, its classes, the runtime and the precision
+    POST /api/emotions     an image (multipart field `file`, or a raw JPEG/PNG/... body)
+    GET  /api/health       the model, its classes, the runtime, the precision, in_browser
+    GET  /api/model.onnx   the server's model, for the page    (these three: in-browser only)
+    GET  /api/models       the released ONNX models the page can switch to
+    GET  /models/NAME.onnx one of them, or the face detector
 """
 import functools
 import io
