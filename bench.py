@@ -46,7 +46,7 @@ def main(argv=None):
                    help="ONNX model for the emotions and runtimes benchmarks")
     p.add_argument("--repeat", type=int, default=3, help="csv: timings per parser")
     p.add_argument("--images", type=int, default=3072, help="throughput: images per epoch")
-    p.add_argument("--epochs", type=int, default=3, help="throughput and epochs: epochs (the first is not timed)")
+    p.add_argument("--epochs", type=int, default=3, help="throughput, epochs and precision: epochs (the first is not timed)")
     p.add_argument("--batch-size", type=int, default=128, help="throughput: batch size")
     p.add_argument("--preset", default="fast", help="throughput: recipe (optimizer, augmentation)")
     p.add_argument("--arch", dest="model_arch", default="cnn", choices=["cnn", "dnn"], help="throughput: architecture")

@@ -12,7 +12,6 @@ import time
 import numpy as np
 
 from ferkit import fer2013
-from ferkit import runlog
 
 
 def plain_copy(path, folder):
@@ -202,6 +201,23 @@ def bench_breakdown(args):
           f"the pipeline costs {fit / step - 1:+.0%} over the bare step")
 
 
+def train_cnn_quietly(*argv):
+    """What `train_cnn.py ARGV` does, in this process (TensorFlow is already
+    started), its output kept off the bench's; returns the run's log rows."""
+    import contextlib
+    import io
+
+    import keras
+
+    from ferkit import recipes
+    from ferkit import training
+
+    args = recipes.build_parser("bench", "cnn", list(recipes.PRESETS), "seed").parse_args(list(argv))
+    keras.backend.clear_session()
+    with contextlib.redirect_stdout(io.StringIO()):
+        return training.train(args, "cnn", "CNN")
+
+
 def bench_epochs(args):
     """Seconds per epoch of the real training command on real-size data: the
     one-command check for a GPU box (3 epochs of FER2013 take a few minutes on
@@ -209,18 +225,16 @@ def bench_epochs(args):
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as folder:
-        out, log = os.path.join(folder, "m.keras"), os.path.join(folder, "log.csv")
-        command = [sys.executable, "train_cnn.py", "--preset", "fast", "--train", args.train, "--epochs", str(args.epochs),
-                   "--out", out, "--log", log, "--curves", ""]
-        subprocess.run(command, check=True, capture_output=True)
-        seconds = [float(r["seconds"]) for r in runlog.read_log(log)]
+        rows = train_cnn_quietly("--preset", "fast", "--train", args.train, "--epochs", str(args.epochs),
+                                 "--out", os.path.join(folder, "m.keras"), "--curves", "")
+        seconds = [float(r["seconds"]) for r in rows]
     devices = ", ".join(d.name for d in tf.config.list_physical_devices("GPU")) or "CPU only"
     print(f"epochs: train_cnn.py --preset fast on {args.train} ({devices})")
     print("  seconds per epoch: " + ", ".join(f"{s:.1f}" for s in seconds) + " (the first includes tracing)")
 
 
 def bench_precision(args):
-    """train_cnn.py --limit 6000 --epochs 2 in float32 then bfloat16, one
+    """train_cnn.py --limit 6000 --epochs 3 in float32 then bfloat16, one
     after the other: images/s of the last epoch (the first pays for tracing)."""
     from ferkit.models import build_cnn, flops_per_image
 
@@ -229,12 +243,8 @@ def bench_precision(args):
     rates = {}
     with tempfile.TemporaryDirectory() as folder:
         for name in ("float32", "bfloat16"):
-            log = os.path.join(folder, f"{name}.log.csv")
-            command = [sys.executable, "train_cnn.py", "--train", args.train, "--limit", str(args.limit), "--epochs",
-                       str(args.epochs), "--precision", name, "--out", os.path.join(folder, f"{name}.keras"),
-                       "--log", log, "--curves", ""]
-            subprocess.run(command, check=True, capture_output=True)
-            rows = runlog.read_log(log)
+            rows = train_cnn_quietly("--train", args.train, "--limit", str(args.limit), "--epochs", str(args.epochs),
+                                     "--precision", name, "--out", os.path.join(folder, f"{name}.keras"), "--curves", "")
             rates[name] = train_faces / float(rows[-1]["seconds"])
             print(f"precision: train_cnn.py --precision {name}: epoch {rows[-1]['epoch']} {float(rows[-1]['seconds']):.1f} s, "
                   f"{rates[name]:.0f} images/s (training, validation and checkpoint included)")

@@ -111,7 +111,12 @@ def stock_layers(model):
     return convert(model, "float32", fused=False)
 
 
-def build_cnn(name="cnn", fused_batch_norm=False, num_classes=NUM_CLASSES):
+def scaled(units, width):
+    """A layer's size times the width multiplier, never below one."""
+    return max(1, round(units * width))
+
+
+def build_cnn(name="cnn", fused_batch_norm=False, num_classes=NUM_CLASSES, width=1.0):
     """The seed CNN: three blocks of two 3x3 'same' convolutions (32, 64, 128
     filters), each followed by LeakyReLU and BatchNorm, each block ending in
     2x2 average pooling; Dense 2048 and Dense 1024 with LeakyReLU, BatchNorm
@@ -122,18 +127,20 @@ def build_cnn(name="cnn", fused_batch_norm=False, num_classes=NUM_CLASSES):
     last, which stays float32 so the softmax and the loss are exact.
     fused_batch_norm=True (training only) computes BatchNorm with TensorFlow's
     fused kernel; the weights and their meaning are the same. num_classes=8
-    for FER+ (one more output, 1,025 more parameters)."""
+    for FER+ (one more output, 1,025 more parameters). width multiplies every
+    layer's filters and units (0.5: 16/32/64 filters, Dense 1024 and 512,
+    2,967,543 parameters): a smaller, faster model of the same shape."""
     BatchNormalization = batch_norm_class(fused_batch_norm)
     inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
     x = layers.Rescaling(1.0 / 255, name="scale")(inputs)
     for block, filters in enumerate((32, 64, 128), start=1):
         for conv in (1, 2):
-            x = layers.Conv2D(filters, 3, padding="same", name=f"conv{block}_{conv}")(x)
+            x = layers.Conv2D(scaled(filters, width), 3, padding="same", name=f"conv{block}_{conv}")(x)
             x = layers.LeakyReLU(name=f"conv{block}_{conv}_act")(x)
             x = BatchNormalization(momentum=BN_MOMENTUM, name=f"conv{block}_{conv}_bn")(x)
         x = layers.AveragePooling2D(2, name=f"pool{block}")(x)
     x = layers.Flatten(name="flatten")(x)  # (6, 6, 128) -> 4608
-    for units in (2048, 1024):
+    for units in (scaled(2048, width), scaled(1024, width)):
         x = layers.Dense(units, name=f"dense{units}")(x)
         x = layers.LeakyReLU(name=f"dense{units}_act")(x)
         x = BatchNormalization(momentum=BN_MOMENTUM, name=f"dense{units}_bn")(x)
@@ -143,18 +150,18 @@ def build_cnn(name="cnn", fused_batch_norm=False, num_classes=NUM_CLASSES):
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_dnn(dropout=0.4, name="dnn", fused_batch_norm=False, num_classes=NUM_CLASSES):
+def build_dnn(dropout=0.4, name="dnn", fused_batch_norm=False, num_classes=NUM_CLASSES, width=1.0):
     """The seed DNN: four Dense(1024) layers, each with BatchNorm, then Dense 7
     softmax: 5,532,679 parameters, 8,192 non-trainable. The seed's version
     overfits (public 0.338); dropout after each block (no parameters) is what
     regularizes it here. dropout=0 gives the seed's layer list exactly. Precision and
-    fused_batch_norm as in build_cnn."""
+    fused_batch_norm and width as in build_cnn."""
     BatchNormalization = batch_norm_class(fused_batch_norm)
     inputs = keras.Input(shape=INPUT_SHAPE, name="pixels")
     x = layers.Rescaling(1.0 / 255, name="scale")(inputs)
     x = layers.Flatten(name="flatten")(x)
     for i in range(1, 5):
-        x = layers.Dense(1024, name=f"dense{i}")(x)
+        x = layers.Dense(scaled(1024, width), name=f"dense{i}")(x)
         x = BatchNormalization(momentum=BN_MOMENTUM, name=f"dense{i}_bn")(x)
         x = layers.Activation("relu", name=f"dense{i}_relu")(x)
         if dropout:

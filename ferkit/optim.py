@@ -40,11 +40,12 @@ def current_lr(optimizer):
 
 
 def compile_model(architecture, recipe, steps_per_epoch, compute="float32", seed=0, num_classes=NUM_CLASSES,
-                  label_mode=None, fused=True, prior=None):
+                  label_mode=None, fused=True, prior=None, width=1.0):
     """A freshly seeded model compiled for training: the one compile path
     that train() and bench.py share. compute is a resolved precision (see
     precision.py), set as Keras' global dtype policy here and nowhere else.
-    prior: the training set's class shares, which --balance needs."""
+    prior: the training set's class shares, which --balance needs; width:
+    the architecture's width multiplier (models.build_cnn)."""
     import keras
 
     from ferkit import precision
@@ -53,7 +54,7 @@ def compile_model(architecture, recipe, steps_per_epoch, compute="float32", seed
 
     keras.config.set_dtype_policy(precision.policy(compute))
     keras.utils.set_random_seed(seed)
-    model = ARCHITECTURES[architecture](fused_batch_norm=fused, num_classes=num_classes)
+    model = ARCHITECTURES[architecture](fused_batch_norm=fused, num_classes=num_classes, width=width)
     model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=make_loss(recipe, label_mode, prior),
                   metrics=["accuracy", MeanClassRecall(num_classes), CalibrationError()])
     return model

@@ -117,7 +117,8 @@ def train(args, architecture, title):
         print(f"balance: {recipe['balance']} (tau {recipe['tau']:g}); training class shares "
               + ", ".join(f"{p:.4f}" for p in prior))
     with strategy.scope():
-        model = compile_model(architecture, recipe, steps, compute, args.seed, num_classes, label_mode, prior=prior)
+        model = compile_model(architecture, recipe, steps, compute, args.seed, num_classes, label_mode, prior=prior,
+                              width=args.width)
         # What is saved: float32 stock layers, no optimizer state, so the file
         # loads anywhere with plain keras.saving.load_model.
         inference_model = stock_layers(model)
@@ -126,7 +127,7 @@ def train(args, architecture, title):
 
             start = load_model(args.init_from)
             if [w.shape for w in start.weights] != [w.shape for w in model.weights]:
-                raise cli.UsageError(f"--init-from {args.init_from}: not a {architecture} model")
+                raise cli.UsageError(f"--init-from {args.init_from}: not a {architecture} model of width {args.width:g}")
             model.set_weights(start.get_weights())
             print(f"starting from the weights of {args.init_from}")
     if os.path.isdir(backup_dir):

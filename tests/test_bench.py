@@ -36,7 +36,7 @@ ONNX = "<onnx>"
 
 @pytest.mark.parametrize("mode, flags, figures", [
     ("csv", ["--repeat", "1"], [rf"ratio load_csv / pandas\s+{NUMBER}", rf"load_csv, cached\s+{NUMBER} s"]),
-    ("throughput", ["--images", "64", "--epochs", "2", "--batch-size", "32"],
+    ("throughput", ["--images", "64", "--epochs", "2", "--batch-size", "32", "--arch", "dnn"],
      [rf"bare model.fit, float32 arrays\s+{NUMBER} images/s", rf"training FLOP rate\s+{NUMBER} GFLOP/s"]),
     ("breakdown", ["--images", "64", "--epochs", "2", "--batch-size", "32"], [rf"{NUMBER} training images/s", r"over the bare step"]),
     ("epochs", ["--epochs", "1"], [rf"seconds per epoch: {NUMBER}"]),

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from conftest import ROOT, run_script
+from conftest import ROOT, assert_one_line_error, run_main, run_script
 
 from ferkit.models import load_model
 
@@ -55,8 +55,11 @@ def test_two_workers_on_loopback(tmp_path, tiny_data):
     assert not list(tmp_path.glob("W.keras.resume*"))
 
 
-def test_multiworker_without_tf_config_is_a_usage_error(tmp_path, tiny_data):
-    env_free = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-    result = subprocess.run([sys.executable, "train_dnn.py", "--strategy", "multiworker", "--train", tiny_data["train"],
-                             "--out", str(tmp_path / "m.keras")], cwd=ROOT, env=env_free, capture_output=True, text=True)
-    assert result.returncode == 2 and "needs TF_CONFIG" in result.stderr and "Traceback" not in result.stderr
+def test_multiworker_without_a_cluster_is_a_usage_error(tmp_path, tiny_data, monkeypatch):
+    """Checked before any strategy is made, so in this process."""
+    command = ["train_dnn.py", "--strategy", "multiworker", "--train", tiny_data["train"], "--out", str(tmp_path / "m.keras")]
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert_one_line_error(run_main(*command), "--strategy multiworker needs TF_CONFIG")
+    monkeypatch.setenv("TF_CONFIG", '{"task": {"index": 0}}')
+    assert_one_line_error(run_main(*command), "TF_CONFIG is not a cluster description")
+    assert not (tmp_path / "m.keras").exists()

@@ -31,7 +31,7 @@ def test_the_filter_knows_tensorflow_lines_from_others():
 def test_training_and_predicting_print_no_tensorflow_logging(tiny_data, tmp_path):
     out = str(tmp_path / "dnn.keras")  # The DNN: the same training path as the CNN's, in fewer seconds.
     trained = run_script("train_dnn.py", "--train", tiny_data["train"], "--epochs", "1", "--batch-size", "32",
-                         "--out", out, "--curves", "")
+                         "--width", "0.25", "--out", out, "--curves", "")
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert tf_lines(trained.stderr) == [], trained.stderr[-3000:]
     assert "epoch 1/1" in trained.stdout

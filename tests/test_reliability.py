@@ -30,7 +30,7 @@ def small_csv(tmp_path_factory):
 def test_sigkill_then_rerun_resumes_from_last_finished_epoch(tmp_path, small_csv):
     out, log = tmp_path / "m.keras", tmp_path / "log.csv"
     command = [sys.executable, "train_dnn.py", "--train", small_csv, "--epochs", "6", "--batch-size", "16",
-               "--out", str(out), "--log", str(log), "--curves", ""]
+               "--width", "0.25", "--out", str(out), "--log", str(log), "--curves", ""]
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     while len(read_rows(log)) < 2 and first.poll() is None and time.time() < deadline:
@@ -118,14 +118,15 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_good_model(tmp_path, small_
     from ferkit.models import load_model
 
     out = tmp_path / "m.keras"
-    diverge = ["train_dnn.py", "--train", small_csv, "--epochs", "3", "--lr", "1e30", "--out", str(out), "--curves", ""]
+    diverge = ["train_dnn.py", "--train", small_csv, "--epochs", "3", "--lr", "1e30", "--width", "0.25", "--out", str(out),
+               "--curves", ""]
     result = run_main(*diverge)
     assert result.returncode == 3
     assert "Traceback" not in result.stderr
     assert "loss became nan" in result.stderr.lower() or "loss became inf" in result.stderr.lower()
     assert "no epoch finished, so no model was saved" in result.stderr and not out.exists()
     # With a good model already at --out, the diverging run leaves it as it was.
-    good = run_main("train_dnn.py", "--train", small_csv, "--epochs", "1", "--out", str(out), "--curves", "")
+    good = run_main("train_dnn.py", "--train", small_csv, "--epochs", "1", "--width", "0.25", "--out", str(out), "--curves", "")
     assert good.returncode == 0, good.stderr[-2000:]
     before = load_model(str(out)).get_weights()
     result = run_main(*diverge, "--log", str(tmp_path / "again.csv"))
@@ -141,7 +142,7 @@ def test_deterministic_runs_give_identical_weights(tmp_path, small_csv):
     from ferkit.models import load_model
 
     runs = {"a": 3, "b": 3, "c": 4}
-    commands = [" ".join(["--train", small_csv, "--epochs", "1", "--seed", str(seed), "--deterministic",
+    commands = [" ".join(["--train", small_csv, "--epochs", "1", "--seed", str(seed), "--deterministic", "--width", "0.25",
                           "--out", str(tmp_path / f"{run}.keras"), "--log", str(tmp_path / f"{run}.csv"), "--curves", "''"])
                 for run, seed in runs.items()]
     code = "import shlex, sys, train_dnn\nfor flags in sys.argv[1:]: train_dnn.main(shlex.split(flags))\n"

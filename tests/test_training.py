@@ -38,6 +38,15 @@ def test_train_dnn_end_to_end(tmp_path, tiny_data):
     result = run_main("train_dnn.py", "--train", tiny_data["train"], "--epochs", "2", "--batch-size", "32",
                       "--out", str(out), "--log", str(log))
     assert_a_finished_run(result, out, log, curves, epochs=2, batch_size=32)
+    # A warm restart from that model; from a model of another width, a one-line error before any training.
+    again = tmp_path / "again.keras"
+    warm = run_main("train_dnn.py", "--train", tiny_data["train"], "--epochs", "1", "--init-from", str(out),
+                    "--out", str(again), "--curves", "")
+    assert warm.returncode == 0 and f"starting from the weights of {out}" in warm.stdout, warm.stderr[-2000:]
+    narrow = run_main("train_dnn.py", "--train", tiny_data["train"], "--epochs", "1", "--init-from", str(out),
+                      "--width", "0.5", "--out", str(tmp_path / "narrow.keras"))
+    assert_one_line_error(narrow, f"--init-from {out}: not a dnn model of width 0.5")
+    assert not (tmp_path / "narrow.keras").exists()
 
 
 def test_time_left_leaves_out_the_first_epoch_and_counts_what_remains():
@@ -53,13 +62,16 @@ def test_time_left_leaves_out_the_first_epoch_and_counts_what_remains():
 
 def test_cnn_learns_a_learnable_toy_set(tmp_path):
     """train_cnn.py end to end on seven classes of striped faces: well above
-    the 1/7 chance level, with every output a finished run leaves."""
+    the 1/7 chance level, with every output a finished run leaves. Half as
+    wide as the release, to be quick (the full width trains in test_bench.py's
+    precision, epochs and memory runs, and its layers are counted in
+    test_models.py)."""
     images, labels = learnable_faces(60, seed=3)
     train = write_csv(tmp_path / "train.csv", csv_text("ntu_train", images, labels))
     out, log, curves = tmp_path / "m.keras", tmp_path / "log.csv", tmp_path / "m_training.png"
-    result = run_main("train_cnn.py", "--train", train, "--epochs", "5", "--batch-size", "16", "--preset", "fast",
-                      "--val-split", "0.2", "--out", str(out), "--log", str(log))
-    rows = assert_a_finished_run(result, out, log, curves, epochs=5, batch_size=16)
+    result = run_main("train_cnn.py", "--train", train, "--epochs", "4", "--batch-size", "16", "--preset", "fast",
+                      "--width", "0.5", "--val-split", "0.2", "--out", str(out), "--log", str(log))
+    rows = assert_a_finished_run(result, out, log, curves, epochs=4, batch_size=16)
     best = max(float(r["val_accuracy"]) for r in rows)
     assert best > 0.6, best
 
