@@ -1,22 +1,29 @@
-"""Train the seed CNN on FER2013.
+"""Train the seed CNN, or the residual network made to generalise, on FER2013 or FER+.
 
     python train_cnn.py --train data/train.csv                 # the seed's 250-epoch recipe (GPU)
     python train_cnn.py --preset fast --precision auto --train data/train.csv   # about an hour, 2 CPU cores with BF16
     python train_cnn.py --preset long --precision auto --train data/train.csv   # about 2 hours there
     python train_cnn.py --preset ferplus --train data/fer2013.csv --ferplus data/fer2013new.csv --label-mode crossentropy
+    python train_cnn.py --arch resnet --preset robust --train data/fer2013.csv --ferplus data/fer2013new.csv \\
+        --label-mode crossentropy --balance logit-adjust --select mean_recall --out runs/resnet/model.keras
 
-Keeps the best model by validation accuracy in --out; rerun the same command
-after an interruption to resume from the last finished epoch.
+Keeps the best model by validation accuracy (or --select) in --out; rerun the
+same command after an interruption to resume from the last finished epoch.
 """
 from ferkit import cli
 from ferkit import recipes
 from ferkit import training
 
+# --arch: the seed's CNN (the reproduction) or the small ResNet (models.build_resnet).
+ARCHITECTURES = {"cnn": "CNN", "resnet": "ResNet"}
+
 
 def main(argv=None):
-    parser = recipes.build_parser(__doc__.splitlines()[0], "cnn", ["seed", "fast", "long", "ferplus"], "seed")
+    parser = recipes.build_parser(__doc__.splitlines()[0], "cnn", ["seed", "fast", "long", "ferplus", "robust"], "seed")
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="cnn",
+                        help="cnn: the seed's CNN; resnet: a pre-activation ResNet with a global-average-pooled head")
     args = parser.parse_args(argv)
-    training.train(args, "cnn", "CNN")
+    training.train(args, args.arch, ARCHITECTURES[args.arch])
 
 
 if __name__ == "__main__":

@@ -81,3 +81,33 @@ def mixup(images, labels, seed, alpha):
     mixed_images = w * images + (1 - w) * tf.reverse(images, [0])
     mixed_labels = weight[:, None] * labels + (1 - weight[:, None]) * tf.reverse(labels, [0])
     return mixed_images, mixed_labels
+
+
+def random_photometric(images, seed, probability):
+    """The picture-quality changes a face meets outside FER2013, each applied
+    to a face with the given probability, on a batch (B, H, W, 1) float32 in
+    [0, 255]: contrast scaled by 0.4-1.3 about the face's mean, gamma
+    0.6-1.6, a brightness shift of up to 30 grey levels, a trip down to 16-40
+    pixels and back (a small or blurred face), and grey noise of sigma up to
+    10. What bench.py shifts measures, trained for."""
+    import tensorflow as tf
+
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    seeds = tf.random.experimental.stateless_split(seed, 10)
+    uniform = lambda i, low, high: tf.random.stateless_uniform([batch, 1, 1, 1], seeds[i], low, high)
+    chosen = lambda i: uniform(i, 0.0, 1.0) < probability
+    x = images
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    x = tf.where(chosen(0), mean + (x - mean) * uniform(1, 0.4, 1.3), x)
+    gamma = tf.exp(uniform(2, math.log(0.6), math.log(1.6)))
+    x = tf.clip_by_value(x, 0.0, 255.0)
+    x = tf.where(chosen(3), 255.0 * tf.pow(x / 255.0, gamma), x)
+    x = tf.where(chosen(4), x + uniform(5, -30.0, 30.0), x)
+    # One small size per batch (resize takes one), applied to the chosen faces.
+    side = tf.random.stateless_uniform([], seeds[6], 16, 41, dtype=tf.int32)
+    small = tf.image.resize(tf.image.resize(x, [side, side], method="area"), [height, width], method="bilinear")
+    x = tf.where(chosen(7), small, x)
+    noise = tf.random.stateless_normal(shape, seeds[8]) * uniform(9, 0.0, 10.0)
+    x = tf.where(chosen(9), x + noise, x)
+    return tf.clip_by_value(x, 0.0, 255.0)

@@ -3,12 +3,12 @@ cast, augmented and labelled per batch on their way to the model."""
 import numpy as np
 
 from ferkit import fer2013
-from ferkit.augment import mixup, random_affine, random_erase
+from ferkit.augment import mixup, random_affine, random_erase, random_photometric
 from ferkit.fer2013 import NUM_CLASSES
 
 
 def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=None, mixup_alpha=None,
-                 num_classes=NUM_CLASSES, sample_targets=False, balanced=False):
+                 num_classes=NUM_CLASSES, sample_targets=False, balanced=False, photometric=None):
     """tf.data pipeline. Images stay uint8 (66 MB for all of FER2013's training
     set); each batch is cast to float32 and augmented on its way to the model.
     Labels become one-hot so that label smoothing works; where data has
@@ -39,6 +39,8 @@ def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=No
         x = tf.cast(x, tf.float32)
         if augment is not None:
             x = random_affine(x, tf.stack([tf.cast(seed, tf.int64), step]), augment)
+        if photometric is not None:
+            x = random_photometric(x, tf.stack([tf.cast(seed, tf.int64) + 4, step]), photometric)
         if erase is not None:
             # A seed of its own (offset by one) so boxes do not track the affine.
             x = random_erase(x, tf.stack([tf.cast(seed, tf.int64) + 1, step]), erase)
@@ -51,7 +53,7 @@ def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=No
             x, y = mixup(x, y, tf.stack([tf.cast(seed, tf.int64) + 2, step]), mixup_alpha)
         return x, y
 
-    if augment is not None or erase is not None or mixup_alpha is not None or sample_targets:
+    if augment is not None or erase is not None or mixup_alpha is not None or sample_targets or photometric is not None:
         ds = tf.data.Dataset.zip((ds, counter)).map(
             lambda xy, step: to_model_input(*xy, step), num_parallel_calls=tf.data.AUTOTUNE
         )

@@ -134,7 +134,8 @@ def train(args, architecture, title):
         print(f"resuming from {backup_dir}")
     train_ds = make_dataset(train_set, global_batch, shuffle=True, augment=recipe["augment"], seed=args.seed,
                             erase=recipe["erase"], mixup_alpha=recipe["mixup"], num_classes=num_classes,
-                            sample_targets=label_mode == "probability", balanced=recipe["balance"] == "sample")
+                            sample_targets=label_mode == "probability", balanced=recipe["balance"] == "sample",
+                            photometric=recipe["photometric"])
     val_ds = make_dataset(val_set, 512, num_classes=num_classes)
     callbacks = make_callbacks(model, inference_model, out, log_path, backup_dir, args.select)
     try:

@@ -157,3 +157,26 @@ def test_optimizer_and_weight_decay_flags_override_the_preset():
         parse("--weight-decay", "-0.1")
     with pytest.raises(SystemExit):
         parse("--optimizer", "rmsprop")
+
+
+def test_photometric_changes_about_its_share_of_faces_within_the_grey_range():
+    x = tf.constant(np.random.RandomState(0).randint(40, 216, (512, 48, 48, 1)).astype("float32"))
+    seed = tf.constant([0, 5], tf.int64)
+    y = augment.random_photometric(x, seed, 0.2).numpy()
+    assert y.shape == x.shape and y.min() >= 0 and y.max() <= 255
+    changed = ~np.all(np.isclose(y, x.numpy()), axis=(1, 2, 3))
+    # Five changes, each on 20% of faces: 1 - 0.8^5 = 67% of faces get at least one.
+    assert 0.57 < changed.mean() < 0.77
+    np.testing.assert_array_equal(y, augment.random_photometric(x, seed, 0.2).numpy())
+    np.testing.assert_array_equal(augment.random_photometric(x, seed, 0.0).numpy(), x.numpy())
+
+
+def test_photometric_flag_overrides_the_preset_and_is_checked():
+    parse = lambda preset, *argv: recipes.settings_from(
+        recipes.build_parser("t", "cnn", list(recipes.PRESETS), preset).parse_args(list(argv)))
+    assert parse("fast")["photometric"] is None and parse("robust")["photometric"] == 0.2
+    assert parse("fast", "--photometric", "0.5")["photometric"] == 0.5
+    assert parse("robust", "--photometric", "0")["photometric"] is None
+    assert parse("robust", "--no-augment")["photometric"] is None
+    with pytest.raises(cli.UsageError, match="--photometric 1.5: a probability in"):
+        parse("fast", "--photometric", "1.5")

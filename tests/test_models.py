@@ -87,3 +87,53 @@ def test_float16_release_copy_is_half_the_size_and_predicts_the_same(tmp_path):
     restored = load_model(str(half), "float32")
     assert {w.dtype for w in restored.weights} == {"float32"}
     np.testing.assert_allclose(restored.predict(images, verbose=0), model.predict(images, verbose=0), atol=2e-3)
+
+
+def resnet_parameters(num_classes, width=1.0):
+    """build_resnet's parameters counted by hand: (total, BatchNorm statistics)."""
+    from ferkit.models import RESNET_STAGES
+
+    filters = [round(f * width) for f, _ in RESNET_STAGES]
+    total, statistics, c = 9 * filters[0], 0, filters[0]  # The stem: 3x3, one grey input, no bias.
+    for f, (_, blocks) in zip(filters, RESNET_STAGES):
+        for block in range(blocks):
+            projection = c * f if (c != f or (block == 0 and f != filters[0])) else 0
+            total += 4 * c + projection + 9 * c * f + 4 * f + 9 * f * f  # BN, 1x1, conv, BN, conv.
+            statistics += 2 * c + 2 * f
+            c = f
+    total += 4 * c + c * num_classes + num_classes  # The head's BatchNorm and the Dense layer.
+    return total, statistics + 2 * c
+
+
+def test_resnet_has_its_hand_counted_parameters_and_a_pooled_head():
+    import keras
+
+    from ferkit.models import build_resnet
+
+    model = build_resnet(num_classes=8)
+    assert count_params(model) == resnet_parameters(8) == (2_780_840, 3_776)
+    assert count_params(build_resnet(width=0.5)) == resnet_parameters(7, 0.5)
+    assert isinstance(model.get_layer("pool"), keras.layers.GlobalAveragePooling2D)
+    assert model.output_shape == (None, 8)
+    # Four stages: 48, 24, 12 and 6 pixels, no dense layer before the classifier.
+    assert [model.get_layer(f"stage{s}_1_add").output.shape[1] for s in (1, 2, 3, 4)] == [48, 24, 12, 6]
+    assert [l.name for l in model.layers if isinstance(l, keras.layers.Dense)] == ["emotion"]
+
+
+def test_resnet_trains_a_step_saves_and_reloads(tmp_path):
+    from conftest import learnable_faces
+
+    from ferkit.models import build_resnet, save_model
+
+    model = build_resnet(width=0.25)
+    images, labels = learnable_faces(4)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    before = [w.copy() for w in model.get_weights()]
+    model.fit(images.astype("float32"), labels, batch_size=28, epochs=1, verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    path = str(tmp_path / "resnet.keras")
+    save_model(model, path)
+    loaded = load_model(path)
+    assert count_params(loaded) == count_params(model)
+    np.testing.assert_allclose(loaded.predict(images[:8].astype("float32"), verbose=0),
+                               model.predict(images[:8].astype("float32"), verbose=0), atol=1e-6)
