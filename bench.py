@@ -15,6 +15,9 @@
     python bench.py runtimes --faces 4096                       # ONNX Runtime vs TensorFlow: images/s, start-up
     python bench.py parity --train data/train.csv               # a .keras model vs its ONNX copy on validation
     python bench.py serve --clients 4 --seconds 20              # a running serve.py: frames/s, p50/p95 latency
+    python bench.py shifts --train data/fer2013.csv.gz --ferplus data/fer2013new.csv --model A.onnx --model B.onnx
+                                                                # PublicTest under framing, blur, JPEG, occlusion...
+    python bench.py closeups --train data/train.csv             # faces that fill the picture: share found
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
@@ -32,6 +35,7 @@ MODES = {
     "detectors": bench_inference.bench_detectors, "emotions": bench_inference.bench_emotions,
     "runtimes": bench_inference.bench_runtimes, "parity": bench_inference.bench_parity,
     "serve": bench_inference.bench_serve, "rotation": bench_inference.bench_rotation,
+    "shifts": bench_inference.bench_shifts, "closeups": bench_inference.bench_closeups,
 }
 
 
@@ -40,8 +44,10 @@ def main(argv=None):
     p.add_argument("what", choices=list(MODES))
     p.add_argument("--train", default="data/train.csv", help="training CSV")
     p.add_argument("--test", default="data/test.csv", help="test CSV")
-    p.add_argument("--model", default=cli.RELEASED_MODEL,
-                   help="Keras model for the predict, detectors, emotions and runtimes benchmarks")
+    p.add_argument("--model", action="append", default=None,
+                   help="Keras model for the predict, detectors, emotions and runtimes benchmarks; shifts: a model "
+                        "(.keras or .onnx) to score, repeated for several (default: models/fer2013_cnn.keras)")
+    p.add_argument("--ferplus", default=None, help="shifts: FER+'s fer2013new.csv, joined to --train (fer2013.csv)")
     p.add_argument("--onnx", default=cli.released_model(prefer_onnx=True),
                    help="ONNX model for the emotions and runtimes benchmarks")
     p.add_argument("--repeat", type=int, default=3, help="csv: timings per parser")
@@ -54,7 +60,7 @@ def main(argv=None):
     p.add_argument("--precision", default="float32", help="throughput and breakdown: precision of the project loop")
     p.add_argument("--detector", default="haar", help="crop: detector")
     p.add_argument("--detector-list", default="blazeface,haar,mtcnn", help="detectors: detectors to compare")
-    p.add_argument("--faces", type=int, default=600, help="crop, detectors and rotation: faces")
+    p.add_argument("--faces", type=int, default=600, help="crop, detectors, rotation and closeups: faces")
     p.add_argument("--pad", type=int, default=0, help="detectors: edge pixels around each pasted 48x48 face")
     p.add_argument("--angles", default="0,15,-15,30,-30", help="rotation: angles in degrees")
     p.add_argument("--photos", type=int, default=31, help="emotions: photos")
@@ -63,6 +69,8 @@ def main(argv=None):
     p.add_argument("--clients", type=int, default=4, help="serve: concurrent clients")
     p.add_argument("--seconds", type=float, default=20, help="serve: how long to send frames")
     args = p.parse_args(argv)
+    args.models = args.model or [cli.RELEASED_MODEL]
+    args.model = args.models[0]
     MODES[args.what](args)
 
 

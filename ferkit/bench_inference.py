@@ -320,3 +320,90 @@ def bench_serve(args):
     ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
     print(f"serve: {args.clients} clients, {wall:.1f} s: {len(latencies) / wall:.1f} frames/s, "
           f"p50 {np.percentile(ms, 50):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms, {len(errors)} errors")
+
+
+def bench_shifts(args):
+    """Each --model on FER+'s PublicTest faces (majority labels) as they are,
+    under each shift of shifts.SHIFTS, and on the subtle faces: a line each
+    with accuracy and mean class recall, then the mean over the shifts. No
+    TTA: the shifts are what is measured. A FER2013 model (7 classes) is
+    scored on the faces of its classes (FER+'s Contempt left out)."""
+    from ferkit import ferplus
+    from ferkit import shifts
+    from ferkit.inference import Predictor
+    from ferkit.metrics import mean_class_recall
+
+    if not args.ferplus:
+        raise cli.UsageError("shifts needs --ferplus fer2013new.csv (the labels and the subtle faces come from its votes)")
+    data = fer2013.load_csv(args.train)
+    votes = ferplus.load_votes(args.ferplus, data, args.train)
+    majority = ferplus.majority_labels(votes)
+    rows = ferplus.part_rows(data, majority, "PublicTest")
+    faces, labels, votes = data.images[rows], majority[rows], votes[rows]
+    subtle = shifts.subtle_faces(votes, labels)
+    views = {name: change(faces) for name, (_, change) in shifts.SHIFTS.items()}
+    neutral = ferplus.FERPLUS_CLASSES.index("Neutral")
+    print(f"shifts: {len(faces)} PublicTest faces of {args.train}, FER+ majority labels; {subtle.sum()} subtle "
+          f"(an expression, yet >= {shifts.SUBTLE_NEUTRAL_VOTES} of 10 annotators said Neutral); no TTA")
+    for path in args.models:
+        predict = Predictor([load_model(path, args.precision)])
+        classes = len(predict.class_names)
+        named = labels < classes  # All of FER+'s faces, or a FER2013 model's seven classes.
+        truth, hard = labels[named], subtle[named]
+
+        def scores(images):
+            predicted = predict(images[named]).argmax(1)
+            return np.mean(predicted == truth), mean_class_recall(truth, predicted, classes), predicted
+
+        accuracy, recall, predicted = scores(faces)
+        print(f"{os.path.basename(path)} ({classes} classes, {named.sum()} faces)")
+        print(f"  {'clean':<9} accuracy {accuracy:.4f}, mean class recall {recall:.4f}  (the faces as they are)")
+        # The subtle faces' expression read right (their recall), and how many are called Neutral.
+        print(f"  {'subtle':<9} accuracy {np.mean(predicted[hard] == truth[hard]):.4f}, called Neutral "
+              f"{np.mean(predicted[hard] == neutral):.4f}  ({hard.sum()} faces)")
+        totals = []
+        for name, images in views.items():
+            accuracy, recall, _ = scores(images)
+            totals.append((accuracy, recall))
+            print(f"  {name:<9} accuracy {accuracy:.4f}, mean class recall {recall:.4f}  ({shifts.SHIFTS[name][0]})")
+        accuracy, recall = np.mean(totals, axis=0)
+        print(f"mean over shifts: accuracy {accuracy:.4f}, mean class recall {recall:.4f}")
+
+
+def bench_closeups(args):
+    """Faces that fill the picture: --faces validation faces of --train saved
+    as PNG at 48, 96 and 192 px, and the Grace Hopper photo cropped to its
+    face (tight to loose, 64-512 px), each searched as emotions.py searches a
+    photo; the share found with the close-up pass and without it."""
+    import cv2
+    from matplotlib import cbook
+
+    from ferkit.blazeface import BlazeFace
+    from ferkit.images import read_image
+
+    data = fer2013.load_csv(args.train)
+    _, val_idx = fer2013.split_indices(data)
+    chosen = np.random.default_rng(0).choice(val_idx, min(args.faces, len(val_idx)), replace=False)
+    detectors = {"with the close-up pass": BlazeFace(), "full range alone": BlazeFace(close_up=False)}
+
+    def png(gray, side):
+        ok, encoded = cv2.imencode(".png", cv2.resize(gray, (side, side), interpolation=cv2.INTER_LINEAR))
+        return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2RGB)
+
+    sets = {f"FER2013 faces at {side} px": [png(data.images[i][:, :, 0], side) for i in chosen] for side in (48, 96, 192)}
+    photo = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    (x, y, w, h), _, _ = max(detectors["with the close-up pass"](photo), key=lambda f: f[0][2] * f[0][3])
+    crops = []
+    for scale in (1.0, 1.2, 1.5, 2.0):  # The crop's side over the detector's box.
+        side = round(max(w, h) * scale)
+        left, top = max(0, round(x + w / 2 - side / 2)), max(0, round(y + h / 2 - side / 2))
+        face = photo[top : top + side, left : left + side]
+        crops += [cv2.resize(face, (s, s), interpolation=cv2.INTER_AREA) for s in (64, 128, 256, 512)]
+    sets["Grace Hopper cropped to her face"] = crops
+    print(f"closeups: {len(chosen)} validation faces of {args.train}; BlazeFace as emotions.py runs it on photos")
+    for name, images in sets.items():
+        line = f"  {name:<34}"
+        for label, detector in detectors.items():
+            found = sum(len(detector(image, tile_side=480)) > 0 for image in images)
+            line += f"  {label}: {found}/{len(images)} ({found / len(images):.1%})"
+        print(line)

@@ -70,3 +70,40 @@ def test_memory_fails_when_the_measured_run_fails(tmp_path):
     bad = write_csv(tmp_path / "bad.csv", "label,feature\n0,1 2 3\n")
     result = run_main("bench.py", "memory", "--train", bad, "--test", bad)
     assert result.returncode != 0 and "exited 2" in result.stderr, result.stderr[-2000:]
+
+
+def test_closeups_finds_the_pictures_of_a_face_that_fill_them(real_faces):
+    import re
+
+    train, _ = real_faces
+    result = run_main("bench.py", "closeups", "--train", train, "--faces", "4")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [l for l in result.stdout.splitlines() if "with the close-up pass" in l]
+    assert [l.split("with")[0].strip() for l in lines] == [
+        "FER2013 faces at 48 px", "FER2013 faces at 96 px", "FER2013 faces at 192 px", "Grace Hopper cropped to her face"]
+    for line in lines:  # Copies of one real face: the close-up pass finds every one; alone, not every.
+        found, total = map(int, re.search(r"close-up pass: (\d+)/(\d+)", line).groups())
+        alone = int(re.search(r"full range alone: (\d+)/", line).group(1))
+        assert found == total and alone < total, line
+
+
+def test_shifts_prints_a_line_per_shift_and_the_mean_per_model(tmp_path, tiny_model):
+    import re
+
+    from conftest import write_ferplus_pair
+    from ferkit import shifts
+
+    faces, votes, _, _ = write_ferplus_pair(str(tmp_path))
+    result = run_main("bench.py", "shifts", "--train", faces, "--ferplus", votes, "--model", tiny_model,
+                      "--model", tiny_model)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    means = re.findall(rf"^mean over shifts: accuracy ({NUMBER}), mean class recall ({NUMBER})$", out, re.M)
+    assert len(means) == 2 and means[0] == means[1]  # One block per --model, in order.
+    block = out.split("mean over shifts")[0]
+    scored = {name: float(a) for name, a in re.findall(rf"^  (\w+) +accuracy ({NUMBER})", block, re.M)}
+    assert list(scored) == ["clean", "subtle", *shifts.SHIFTS]
+    mean = np.mean([scored[name] for name in shifts.SHIFTS])
+    assert float(means[0][0]) == pytest.approx(mean, abs=1e-4)  # The mean of the shifts alone.
+    result = run_main("bench.py", "shifts", "--train", faces, "--model", tiny_model)
+    assert result.returncode == 2 and "shifts needs --ferplus" in result.stderr
