@@ -36,7 +36,10 @@ MAX_PIXELS = 50_000_000  # A 50-megapixel photo; anything larger is refused befo
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 # onnxruntime-web, installed by `npm ci` (package.json): the page's in-browser runtime.
 ORT_DIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node_modules", "onnxruntime-web", "dist")
-BROWSER_DETECTOR = os.path.join(cli.MODELS_DIR, "blazeface_full_range.onnx")
+# BlazeFace for the page: the full-range model, and the short-range one for
+# its close-up pass (blazeface.CLOSE_UP_MODEL).
+BROWSER_DETECTORS = {name: os.path.join(cli.MODELS_DIR, name + ".onnx")
+                     for name in ("blazeface_full_range", "blazeface_short_range")}
 
 
 def parse_args(argv=None):
@@ -110,7 +113,7 @@ def create_app(analyser, model_name, runtime, precision, model_path=None):
     mimetypes.add_type("application/wasm", ".wasm")
     app = FastAPI(title="Emotions", docs_url=None, redoc_url=None)
     in_browser = bool(model_path and model_path.lower().endswith(".onnx") and os.path.isdir(ORT_DIST)
-                      and os.path.isfile(BROWSER_DETECTOR))
+                      and all(os.path.isfile(path) for path in BROWSER_DETECTORS.values()))
 
     @app.middleware("http")
     async def isolate(request, call_next):
@@ -162,7 +165,7 @@ def create_app(analyser, model_name, runtime, precision, model_path=None):
     @app.get("/models/{name}.onnx")
     def released_file(name: str):
         """The face detector and the released emotion models, for the page in the browser."""
-        files = {**released, "blazeface_full_range": BROWSER_DETECTOR}
+        files = {**released, **BROWSER_DETECTORS}
         if not in_browser or name not in files:
             return error(404, f"no model file named {name!r}.onnx here")
         return FileResponse(files[name], media_type="application/octet-stream")

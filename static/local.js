@@ -13,6 +13,9 @@ const MIN_SCORE = 0.5;
 const NMS_IOU = 0.3;
 const RAW_SCORE_LIMIT = 80;
 const DETECTOR = { url: "/models/blazeface_full_range.onnx", size: 192, strides: [4], twoPerCell: false };
+// blazeface.py's close-up pass: where the full-range model finds no face, the
+// short-range one sees the picture at 1 / zoomOut of its side, framed in grey.
+const CLOSE_UP = { url: "/models/blazeface_short_range.onnx", size: 128, strides: [8, 16, 16, 16], twoPerCell: true, zoomOut: 2 };
 // detectors.py's TILE_SIDE and blazeface.py's max_side: how photos are searched.
 const TILE_SIDE = 480;
 const PHOTO_MAX_SIDE = 2048;
@@ -156,8 +159,10 @@ export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx")
   const options = { executionProviders: providers, graphOptimizationLevel: "all" };
   // One after the other: WebGPU refuses a session while another is being created.
   const detector = await ort.InferenceSession.create(DETECTOR.url, options);
+  const closeUp = await ort.InferenceSession.create(CLOSE_UP.url, options);
   const model = await ort.InferenceSession.create(modelUrl, options);
-  const grid = anchors(DETECTOR);
+  const passes = { full: { net: detector, spec: DETECTOR, grid: anchors(DETECTOR), zoomOut: 1 },
+                   closeUp: { net: closeUp, spec: CLOSE_UP, grid: anchors(CLOSE_UP), zoomOut: CLOSE_UP.zoomOut } };
   const grab = new OffscreenCanvas(1, 1);
   const grabCtx = grab.getContext("2d", { willReadFrequently: true });
   const square = new OffscreenCanvas(DETECTOR.size, DETECTOR.size);
@@ -167,10 +172,10 @@ export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx")
   // The letterbox's picture, nw x nh RGBA: by OpenCV's arithmetic (exact),
   // or, for a live frame, by the canvas, which does in 1 ms what takes
   // JavaScript 15 (a 640x640 frame on 2 cores) at the cost of equality.
-  function shrunk(image, nw, nh, exact) {
+  function shrunk(image, nw, nh, exact, grows) {
     const { data, width, height } = image;
     if (exact || !image.canvas) {
-      const grows = DETECTOR.size >= Math.max(width, height); // As ferkit's letterbox: area to shrink, linear to grow.
+      // As ferkit's letterbox: area to shrink, linear to grow.
       return grows ? resizeLinear(data, width, height, 4, nw, nh) : resizeArea(data, width, height, 4, nw, nh);
     }
     squareCtx.clearRect(0, 0, nw, nh);
@@ -179,20 +184,20 @@ export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx")
   }
 
   // blazeface.BlazeFace.candidates: one pass, letterboxed, in the image's pixels.
-  async function candidates(image, x0 = 0, y0 = 0, exact = true) {
+  async function candidates(image, x0 = 0, y0 = 0, exact = true, { net, spec, grid, zoomOut } = passes.full) {
     const { width, height } = image;
-    const size = DETECTOR.size;
-    const scale = size / Math.max(width, height);
+    const size = spec.size;
+    const scale = size / (Math.max(width, height) * zoomOut);
     const nw = Math.max(1, rint(width * scale)), nh = Math.max(1, rint(height * scale));
-    const resized = shrunk(image, nw, nh, exact || scale >= 1);
+    const resized = shrunk(image, nw, nh, exact || scale >= 1, scale >= 1);
     const padX = Math.floor((size - nw) / 2), padY = Math.floor((size - nh) / 2);
     const input = new Float32Array(size * size * 3); // Padding is 0, as ferkit's letterbox pads.
     for (let y = 0; y < nh; y++)
       for (let x = 0, i = y * nw * 4, j = ((y + padY) * size + padX) * 3; x < nw; x++, i += 4, j += 3) {
         input[j] = UNIT[resized[i]]; input[j + 1] = UNIT[resized[i + 1]]; input[j + 2] = UNIT[resized[i + 2]];
       }
-    const outputs = await detector.run({ [detector.inputNames[0]]: new ort.Tensor("float32", input, [1, size, size, 3]) });
-    const [regressors, logits] = detector.outputNames.map((n) => outputs[n]).sort((a, b) => b.dims[2] - a.dims[2]);
+    const outputs = await net.run({ [net.inputNames[0]]: new ort.Tensor("float32", input, [1, size, size, 3]) });
+    const [regressors, logits] = net.outputNames.map((n) => outputs[n]).sort((a, b) => b.dims[2] - a.dims[2]);
     const found = [];
     for (let k = 0; k < grid.length; k++) {
       const score = 1 / (1 + Math.exp(-Math.max(-RAW_SCORE_LIMIT, Math.min(RAW_SCORE_LIMIT, logits.data[k]))));
@@ -220,6 +225,7 @@ export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx")
                                                         points: f.points.map(([x, y]) => [x / factor, y / factor]) }));
     }
     let found = await candidates(image, 0, 0, exact);
+    if (!found.length) found = await candidates(image, 0, 0, exact, passes.closeUp);
     if (thorough && Math.max(width, height) > TILE_SIDE) {
       for (const [x, y] of tiles(width, height, TILE_SIDE)) {
         // A face cut by a window's inner edge lies whole in the next window: drop the cut part.

@@ -182,3 +182,25 @@ def test_a_window_that_sees_part_of_a_big_face_adds_no_face(hopper, detector):
     (x, y, w, h), _ = found[0]
     (sx, sy, sw, sh), _ = detector(hopper)[0]
     assert abs(x + w / 2 - 7 * (sx + sw / 2)) < 0.1 * 7 * sw and 0.85 < w / (7 * sw) < 1.15
+
+
+@pytest.mark.parametrize("side", [48, 96, 256])
+def test_a_face_that_fills_the_picture_is_found_by_the_close_up_pass(hopper, side):
+    """The photo cropped to the detector's own box: the full-range model
+    alone finds nothing; the close-up pass (short range, zoomed out) finds
+    the face, its box nearly the whole picture, its eyes in the upper half."""
+    (x, y, w, h), _, _ = blazeface.BlazeFace()(hopper)[0]
+    crop = cv2.resize(hopper[y : y + h, x : x + w], (side, side), interpolation=cv2.INTER_AREA)
+    assert blazeface.BlazeFace(close_up=False)(crop) == []
+    (found, points, _), = blazeface.BlazeFace()(crop)
+    assert found[2] > 0.8 * side and found[3] > 0.8 * side
+    assert (points[:2, 1] < side / 2).all() and points[0, 0] < points[1, 0]  # Eyes up, in image order.
+
+
+def test_the_close_up_pass_runs_only_where_one_pass_finds_nothing(hopper, monkeypatch):
+    detector = blazeface.BlazeFace()
+    calls = []
+    monkeypatch.setattr(detector.close_up, "candidates", lambda *a, **k: calls.append(k) or
+                        (np.zeros((0, 4)), np.zeros((0, 6, 2)), np.zeros(0)))
+    assert len(detector(hopper)) == 1 and calls == []
+    assert detector(np.full((200, 200, 3), 128, np.uint8)) == [] and calls == [{"zoom_out": 2.0}]

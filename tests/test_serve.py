@@ -302,11 +302,13 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
         assert "1 face(s)" in page.inner_text(".result") and posted == [], posted
         # The same photos here and on the server (?photo=1: as emotions.py reads a photo,
         # test_a_photo_gets_the_same_faces_as_emotions_py), with the FER+ model.
+        # And a face that fills the picture, found by the close-up pass in both.
         got = page.evaluate(COMPARE_WITH_SERVER, [photo_url(png_bytes(read_image(grace_hopper())), "image/png"),
-                                                 photo_url(open(grace_hopper(), "rb").read(), "image/jpeg")])
+                                                 photo_url(open(grace_hopper(), "rb").read(), "image/jpeg"),
+                                                 photo_url(png_bytes(close_up(read_image(grace_hopper()))), "image/png")])
         browser.close()
     differences = {}
-    for name, faces in zip(["PNG", "JPEG"], got):
+    for name, faces in zip(["PNG", "JPEG", "close-up PNG"], got):
         for kind, (here, there) in (("", faces[:2]), (" as a frame", faces[2:])):
             assert len(here) == len(there) == 1
             assert here[0]["emotion"] == there[0]["emotion"]
@@ -317,10 +319,10 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
           + ", ".join(f"{k} {v:.2e}" for k, v in differences.items()))
     # The same pixels give the same faces (pixels.js is OpenCV's arithmetic);
     # a JPEG is decoded by the browser's own decoder, so it may differ a little.
-    assert differences["PNG"] < 1e-3
+    assert differences["PNG"] < 1e-3 and differences["close-up PNG"] < 1e-3
     assert differences["JPEG"] < 0.01
     # A live frame trades that for speed: its detector input is the canvas's.
-    assert differences["PNG as a frame"] < 0.03
+    assert differences["PNG as a frame"] < 0.03 and differences["close-up PNG as a frame"] < 0.03
 
 
 def test_where_the_browser_has_webgpu_the_models_run_on_it(server):
@@ -355,6 +357,19 @@ def test_where_the_browser_has_webgpu_the_models_run_on_it(server):
     difference = max(abs(here[0]["probabilities"][c] - p) for c, p in there[0]["probabilities"].items())
     print(f"WebGPU (SwiftShader) against the server: largest probability difference {difference:.2e}")
     assert difference < 1e-3
+
+
+def close_up(rgb, side=256):
+    """The photo cropped to BlazeFace's box, side x side: a face that fills
+    the picture, which only the close-up pass finds."""
+    import cv2
+
+    from ferkit.blazeface import BlazeFace
+
+    (x, y, w, h), _, _ = BlazeFace()(rgb)[0]
+    crop = cv2.resize(rgb[y : y + h, x : x + w], (side, side), interpolation=cv2.INTER_AREA)
+    assert BlazeFace(close_up=False)(crop) == []
+    return crop
 
 
 def photo_url(data, mime):
