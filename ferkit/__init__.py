@@ -1,11 +1,26 @@
 """ferkit: facial expression recognition on FER2013 and FER+ with Keras 3.
 
+    from ferkit import EmotionReader
+    reader = EmotionReader()
+    faces = reader.read("photo.jpg")   # [{"box": [x, y, w, h], "emotion": "Happy", "probabilities": {...}, ...}]
+
 The library under the repository's scripts (train_cnn.py, predict.py,
-emotions.py, serve.py, ...). Importing it imports no TensorFlow: the modules
-that need it import it inside the functions that run a model.
+emotions.py, serve.py, ...) and the `ferkit` command. Importing it imports no
+TensorFlow: the modules that need it import it inside the functions that run
+a model. EmotionReader (reader.py) is loaded when first asked for.
 """
 __version__ = "0.4.0"
 
 from ferkit import quiet as _quiet
 
 _quiet.install()
+
+
+def __getattr__(name):
+    # `from ferkit import EmotionReader` without loading OpenCV and ONNX Runtime
+    # for every `import ferkit.something`.
+    if name == "EmotionReader":
+        from ferkit.reader import EmotionReader
+
+        return EmotionReader
+    raise AttributeError(f"module 'ferkit' has no attribute {name!r}")

@@ -171,7 +171,7 @@ class BlazeFace:
             if close_up and kind != CLOSE_UP_MODEL else None
         spec = MODELS[kind]
         if models_dir is None:
-            models_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+            from ferkit.paths import MODELS_DIR as models_dir
         self.path = os.path.join(models_dir, spec["file"])
         if not os.path.isfile(self.path):
             raise ModelFileError(f"{self.path}: no such model file (models/convert_blazeface.py makes it)")

@@ -10,16 +10,16 @@ import os
 import sys
 
 from ferkit import fer2013
+from ferkit import paths
 from ferkit import quiet
 from ferkit.errors import DataError, ModelFileError, TrainingStopped, UsageError  # noqa: F401  (scripts raise them as cli.*)
 
 
 # The models released with the repository (see models/README.md), each as a
-# .keras file and its ONNX copy: the default --model of every script that runs
-# one, so they work right after set-up.
-# The repository root: the package sits one folder below it.
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MODELS_DIR = os.path.join(REPO_ROOT, "models")
+# .keras file and its ONNX copy (an installed wheel has the ONNX copies
+# alone): the default --model of every script that runs one, so they work
+# right after set-up.
+REPO_ROOT, MODELS_DIR = paths.REPO_ROOT, paths.MODELS_DIR
 RELEASED_MODEL = os.path.join(MODELS_DIR, "fer2013_cnn.keras")
 
 
@@ -30,12 +30,13 @@ EMOTIONS_MODEL = "ferplus_cnn"
 
 def released_model(name="fer2013_cnn", prefer_onnx=False):
     """A released model's path: its ONNX copy where TensorFlow is not
-    installed (or prefer_onnx asks for it and the copy exists), else the
-    .keras file."""
+    installed or the .keras file is not there (an installed wheel), or
+    prefer_onnx asks for it and the copy exists; else the .keras file."""
     import importlib.util
 
     keras_file, onnx_file = (os.path.join(MODELS_DIR, name + ext) for ext in (".keras", ".onnx"))
-    if importlib.util.find_spec("tensorflow") is None or (prefer_onnx and os.path.isfile(onnx_file)):
+    if importlib.util.find_spec("tensorflow") is None or not os.path.isfile(keras_file) \
+            or (prefer_onnx and os.path.isfile(onnx_file)):
         return onnx_file
     return keras_file
 

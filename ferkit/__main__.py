@@ -1,0 +1,4 @@
+"""python -m ferkit: the ferkit command (command.py)."""
+from ferkit.command import main
+
+main()

@@ -1,0 +1,102 @@
+"""The public API (ferkit.EmotionReader) and the `ferkit` command: a photo
+from a path, a NumPy image in BGR or RGB, a PIL image, grey; a video with
+steady readings; one-line errors; nothing printed."""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from ferkit import EmotionReader
+from ferkit.errors import DataError, ModelFileError
+
+
+def hopper_path():
+    from matplotlib import cbook
+
+    return cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return EmotionReader()
+
+
+def test_a_path_numpy_pil_and_grey_give_the_same_face(reader, capsys):
+    from PIL import Image
+
+    (face,) = reader.read(hopper_path())
+    assert face["file"] == hopper_path() and face["emotion"] in reader.class_names
+    assert set(face) >= {"box", "keypoints", "probabilities", "emotion"}
+    assert abs(sum(face["probabilities"].values()) - 1) < 1e-3
+    bgr = cv2.imread(hopper_path())
+    same = [reader.read(bgr), reader.read(bgr[:, :, ::-1].copy(), bgr=False), reader.read(Image.open(hopper_path()))]
+    for (other,) in same:
+        assert other["box"] == face["box"]
+        assert max(abs(other["probabilities"][c] - p) for c, p in face["probabilities"].items()) < 0.02
+    # RGB taken for BGR swaps red and blue: another picture, other numbers.
+    (swapped,) = reader.read(bgr[:, :, ::-1].copy())
+    assert swapped["probabilities"] != same[0][0]["probabilities"]
+    (grey,) = reader.read(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))  # The detector sees grey: a pixel's difference.
+    assert max(abs(a - b) for a, b in zip(grey["box"], face["box"])) <= 2
+    assert capsys.readouterr() == ("", "")  # A library prints nothing.
+    assert reader.read(np.full((200, 300, 3), 128, np.uint8)) == []
+
+
+def test_bad_input_raises_one_line_errors(reader, tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        reader.read(str(tmp_path / "missing.jpg"))
+    with pytest.raises(ValueError, match="must be uint8"):
+        reader.read(np.zeros((10, 10, 3), np.float32))
+    with pytest.raises(ValueError, match="got shape"):
+        reader.read(np.zeros((10, 10, 2), np.uint8))
+    with pytest.raises(ModelFileError, match="no such model file"):
+        EmotionReader(model=str(tmp_path / "none.onnx"))
+    with pytest.raises(ValueError, match="detector 'nope'"):
+        EmotionReader(detector="nope")
+    with pytest.raises(DataError, match="no such file"):
+        next(reader.read_video(str(tmp_path / "none.mp4")))
+
+
+def test_read_video_yields_each_frame_with_tracks_and_smoothing(reader, tmp_path):
+    face = cv2.imread(hopper_path())[80:360, 130:400]
+    path = str(tmp_path / "clip.mp4")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+    for i in range(8):
+        frame = np.full((480, 640, 3), 200, np.uint8)
+        frame[100:380, 60 + 10 * i : 330 + 10 * i] = face
+        writer.write(frame)
+    writer.release()
+    frames = list(reader.read_video(path, every=2))
+    assert [f for f, _, _ in frames] == [0, 2, 4, 6]
+    assert [t for _, t, _ in frames] == [0.0, 0.2, 0.4, 0.6]
+    assert all(len(records) == 1 and records[0]["face"] == 0 for _, _, records in frames)
+    first, *rest = [records[0] for _, _, records in frames]
+    assert first["probabilities"] == first["raw_probabilities"]  # Nothing to average yet.
+    assert any(r["probabilities"] != r["raw_probabilities"] for r in rest)
+    (raw,) = next(reader.read_video(path, smooth=0))[2]
+    assert "raw_probabilities" not in raw
+
+
+def test_the_ferkit_command_reads_a_photo_outside_the_clone(tmp_path):
+    """The installed package (an editable install here, the wheel in CI's
+    light environment) from a folder that is not the repository."""
+    command = os.path.join(os.path.dirname(sys.executable), "ferkit")
+    if not os.path.exists(command):
+        pytest.skip("the ferkit command is not installed (pip install -e . or the wheel)")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([command, "emotions", hopper_path()], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "grace_hopper.jpg" in result.stdout and result.stderr == ""
+    api = subprocess.run([sys.executable, "-c", "from ferkit import EmotionReader; import sys; "
+                          "print(EmotionReader().read(sys.argv[1])[0]['emotion'], 'tensorflow' in sys.modules)",
+                          hopper_path()], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert api.returncode == 0 and api.stdout.split()[1] == "False", api.stderr  # No TensorFlow for an .onnx model.
+    bad = subprocess.run([command, "frobnicate"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert bad.returncode == 2 and "no subcommand 'frobnicate'" in bad.stderr
+    missing = subprocess.run([command, "emotions", "nope.jpg"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.strip().count("\n") == 0 and "nope.jpg" in missing.stderr
