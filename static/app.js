@@ -17,6 +17,11 @@ const session = []; // Every analysed frame since the camera started: {time, fac
 let sessionStart = 0;
 let followed = null; // The box of the face the bars and the chart follow, frame to frame.
 let local = null; // The in-browser analyser, once it is loaded.
+// Settles once the page knows where pictures are analysed: in browser mode
+// the camera and dropped photos wait for the models, so no picture goes to
+// the server while they load.
+let modeChosen;
+const whereChosen = new Promise((resolve) => { modeChosen = resolve; });
 
 function colour(name) {
   const c = colours[name] || [255, 255, 255];
@@ -34,6 +39,8 @@ async function health() {
     await chooseMode(answer.in_browser);
   } catch (e) {
     $("model").textContent = "the server does not answer";
+  } finally {
+    modeChosen();
   }
 }
 
@@ -234,6 +241,11 @@ function stopCamera() {
 async function loop() {
   const video = $("video");
   const grab = document.createElement("canvas");
+  if (!local) {
+    cameraMessage("Loading the models into this browser; faces are read once they are loaded, and no frame is sent meanwhile.");
+    await whereChosen;
+    cameraMessage("");
+  }
   while (stream) {
     // Nothing is sent while the tab is hidden or the video has no picture yet.
     if (!video.videoWidth || document.hidden) { await new Promise((r) => setTimeout(r, 100)); continue; }
@@ -360,6 +372,7 @@ async function showPhoto(file) {
   const note = box.querySelector("p");
   let answer;
   try {
+    await whereChosen; // A photo dropped while the models load waits for them.
     answer = local ? await analyseHere(file) : await analyse(await shrunk(file), true);
   } catch (e) {
     note.textContent = `Not analysed: ${e.message}`;

@@ -325,6 +325,33 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
     assert differences["PNG as a frame"] < 0.03 and differences["close-up PNG as a frame"] < 0.03
 
 
+def test_a_camera_started_while_the_models_load_sends_no_frame(server, tmp_path):
+    """The camera clicked the moment the page opens, before the in-browser
+    models have loaded: it waits for them, says so, and posts nothing over
+    the whole session, in every one of three runs."""
+    from playwright.sync_api import sync_playwright
+
+    from ferkit.images import read_image
+
+    executable = chromium_with_onnxruntime_web()
+    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=args)
+        for run in range(3):
+            page = browser.new_page()
+            posted = []
+            page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
+            page.goto(server)
+            page.click("#camera")  # At once: the models are still loading.
+            page.wait_for_function(BARS_HOLD_A_FACE, timeout=60000)
+            page.wait_for_timeout(1000)
+            page.click("#camera")  # The session ends.
+            assert posted == [], (run, posted)
+            assert "in this browser" in page.inner_text("#mode")
+            page.close()
+        browser.close()
+
+
 def test_where_the_browser_has_webgpu_the_models_run_on_it(server):
     """Chromium's SwiftShader adapter stands in for a GPU: the page picks
     WebGPU, says so, and reads a photo (one pass, as a camera frame) as the
