@@ -18,6 +18,7 @@
     python bench.py shifts --train data/fer2013.csv.gz --ferplus data/fer2013new.csv --model A.onnx --model B.onnx
                                                                 # PublicTest under framing, blur, JPEG, occlusion...
     python bench.py closeups --train data/train.csv             # faces that fill the picture: share found
+    python bench.py jitter --train data/train.csv --faces 12    # steady clips: top-class changes a second, lag
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
@@ -36,6 +37,7 @@ MODES = {
     "runtimes": bench_inference.bench_runtimes, "parity": bench_inference.bench_parity,
     "serve": bench_inference.bench_serve, "rotation": bench_inference.bench_rotation,
     "shifts": bench_inference.bench_shifts, "closeups": bench_inference.bench_closeups,
+    "jitter": bench_inference.bench_jitter,
 }
 
 
@@ -60,11 +62,11 @@ def main(argv=None):
     p.add_argument("--precision", default="float32", help="throughput and breakdown: precision of the project loop")
     p.add_argument("--detector", default="haar", help="crop: detector")
     p.add_argument("--detector-list", default="blazeface,haar,mtcnn", help="detectors: detectors to compare")
-    p.add_argument("--faces", type=int, default=600, help="crop, detectors, rotation and closeups: faces")
+    p.add_argument("--faces", type=int, default=600, help="crop, detectors, rotation, closeups and jitter: faces")
     p.add_argument("--pad", type=int, default=0, help="detectors: edge pixels around each pasted 48x48 face")
     p.add_argument("--angles", default="0,15,-15,30,-30", help="rotation: angles in degrees")
     p.add_argument("--photos", type=int, default=31, help="emotions: photos")
-    p.add_argument("--frames", type=int, default=150, help="emotions: video frames")
+    p.add_argument("--frames", type=int, default=150, help="emotions and jitter: video frames (jitter: of each clip)")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="serve: a running serve.py")
     p.add_argument("--clients", type=int, default=4, help="serve: concurrent clients")
     p.add_argument("--seconds", type=float, default=20, help="serve: how long to send frames")

@@ -407,3 +407,84 @@ def bench_closeups(args):
             found = sum(len(detector(image, tile_side=480)) > 0 for image in images)
             line += f"  {label}: {found}/{len(images)} ({found / len(images):.1%})"
         print(line)
+
+
+def steady_clip(face, frames, rng, side=(480, 640), fps=30):
+    """A clip of a still face as a camera sees it: the 48x48 face (edges
+    repeated around it, so the detector sees a head) enlarged to about 250
+    px on a grey frame, each frame moved by up to 3 px, scaled by up to 3%
+    and given grey noise of sigma 4: [RGB frames]."""
+    import cv2
+
+    head = cv2.copyMakeBorder(face[:, :, 0], 24, 24, 24, 24, cv2.BORDER_REPLICATE)
+    head = cv2.resize(head, (288, 288), interpolation=cv2.INTER_CUBIC)
+    clip = []
+    for _ in range(frames):
+        scale = 1 + rng.uniform(-0.03, 0.03)
+        centre = (side[1] / 2 + rng.uniform(-3, 3), side[0] / 2 + rng.uniform(-3, 3))
+        matrix = np.array([[scale, 0, centre[0] - scale * 144], [0, scale, centre[1] - scale * 144]])
+        frame = cv2.warpAffine(head, matrix, (side[1], side[0]), borderValue=128).astype(np.float32)
+        frame = np.clip(frame + rng.normal(0, 4, frame.shape), 0, 255).astype(np.uint8)
+        clip.append(cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB))
+    return clip
+
+
+def bench_jitter(args):
+    """Steady readings: --faces validation faces of --train, each a clip of
+    --frames frames at 30 frames/s of a still face (steady_clip), read frame by frame
+    as emotions.py reads a video, without smoothing and with it: top-class
+    changes a second and frames with a face. Then the lag to a real change:
+    clips that switch from one face to another halfway, and how long after
+    the switch the reading names the new face's emotion."""
+    from ferkit.faces import Analyser
+    from ferkit.inference import Predictor
+    from ferkit.smoothing import DEFAULT_TIME_CONSTANT, FaceTracks
+
+    fps, frames = 30, args.frames
+    data = fer2013.load_csv(args.train)
+    _, val_idx = fer2013.split_indices(data)
+    rng = np.random.default_rng(0)
+    chosen = rng.choice(val_idx, min(args.faces, len(val_idx)), replace=False)
+    if len(chosen) == 0:
+        raise cli.UsageError(f"--train {args.train}: no validation faces to make clips of")
+    analyser = Analyser(Predictor([load_model(args.onnx, "auto")], tta="flip"))
+    clips = [steady_clip(data.images[i], frames, rng) for i in chosen]
+    found = [analyser.faces(clip) for clip in clips]  # Each frame's faces, read once, smoothed below.
+
+    def top_classes(faces_by_frame, time_constant):
+        tracks, tops = FaceTracks(time_constant), []
+        for k, faces in enumerate(faces_by_frame):
+            readings = tracks.update(k, k / fps, faces)
+            tops.append(int(np.argmax(readings[0].face.probabilities)) if readings else None)
+        return tops
+
+    print(f"jitter: {len(chosen)} clips of a still face, {frames} frames at {fps} frames/s (shifts of 3 px, "
+          f"scale 3%, noise sigma 4), {os.path.basename(args.onnx)}, flip TTA")
+    for label, time_constant in (("raw", 0), (f"smoothed {DEFAULT_TIME_CONSTANT:g} s", DEFAULT_TIME_CONSTANT)):
+        changes, with_face = [], 0
+        for faces_by_frame in found:
+            tops = top_classes(faces_by_frame, time_constant)
+            with_face += sum(t is not None for t in tops)
+            named = [t for t in tops if t is not None]
+            changes.append(sum(a != b for a, b in zip(named, named[1:])) / (frames / fps))
+        print(f"  {label:<14} top-class changes a second: mean {np.mean(changes):.2f}, worst {np.max(changes):.2f}, "
+              f"clips that change {sum(c > 0 for c in changes)}/{len(changes)}; frames with a face "
+              f"{with_face}/{frames * len(found)}")
+    # Lag: two clips that each read steadily (one class in every raw frame
+    # with a face), of different classes, joined halfway; the time from the
+    # switch until the reading first names the second clip's class.
+    steady = {}
+    for i, faces_by_frame in enumerate(found):
+        named = {t for t in top_classes(faces_by_frame, 0) if t is not None}
+        if len(named) == 1:
+            steady[i] = named.pop()
+    pairs = [(a, b) for a in steady for b in steady if steady[a] != steady[b]][:20]
+    for label, time_constant in (("raw", 0), (f"smoothed {DEFAULT_TIME_CONSTANT:g} s", DEFAULT_TIME_CONSTANT)):
+        lags = []
+        for a, b in pairs:
+            tops = top_classes(found[a][: frames // 2] + found[b][frames // 2 :], time_constant)
+            after = [k for k in range(frames // 2, frames) if tops[k] == steady[b]]
+            lags.append((after[0] - frames // 2) / fps if after else np.inf)
+        if lags:
+            print(f"  {label:<14} lag to a real change: median {np.median(lags):.2f} s, worst {np.max(lags):.2f} s "
+                  f"({len(lags)} switches between steady clips)")

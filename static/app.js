@@ -156,6 +156,24 @@ function follow(faces) {
   return best;
 }
 
+// Steady bars: the followed face's probabilities averaged in time, as
+// smoothing.py averages a video's (the same time constant), so a still face
+// does not flicker between two emotions; the downloads keep each frame's own.
+const SMOOTH_MS = 300;
+let average = null; // {at, probabilities} of the followed face.
+
+function smoothed(face, now, sameFace) {
+  const p = face.probabilities;
+  const fresh = !average || !sameFace || now - average.at > 10 * SMOOTH_MS ||
+    Object.keys(p).some((c) => !(c in average.probabilities));
+  const weight = fresh ? 1 : 1 - Math.exp(-(now - average.at) / SMOOTH_MS);
+  const mean = {};
+  for (const c of Object.keys(p)) mean[c] = fresh ? p[c] : average.probabilities[c] + weight * (p[c] - average.probabilities[c]);
+  average = { at: now, probabilities: mean };
+  const emotion = Object.keys(mean).reduce((a, b) => (mean[a] >= mean[b] ? a : b));
+  return { ...face, probabilities: mean, emotion };
+}
+
 function showBars(face, noFace = false) {
   $("no-face").hidden = !noFace;
   $("bars").innerHTML = classes.map((c) => {
@@ -280,12 +298,14 @@ async function loop() {
     drawFaces(ctx, answer.faces, drawScale, $("mirror").checked ? overlay.width : 0);
     session.push({ time: Math.round(performance.now() - sessionStart) / 1000, faces: answer.faces });
     if (session.length > 100000) session.shift(); // About 40 minutes at 40 frames/s: the download keeps the latest.
-    const face = follow(answer.faces);
+    const wasFollowed = followed;
+    const now = performance.now();
+    const raw = follow(answer.faces);
+    const face = raw && smoothed(raw, now, wasFollowed !== null && overlap(raw.box, wasFollowed) > 0.3);
     showBars(face, !face);
     // Every other face in view, in one line each.
-    $("others").textContent = answer.faces.filter((f) => f !== face)
+    $("others").textContent = answer.faces.filter((f) => f !== raw)
       .map((f) => `Face ${f.face + 1}: ${f.emotion} ${f.probabilities[f.emotion].toFixed(2)}`).join(" · ");
-    const now = performance.now();
     history.push({ t: now, probabilities: face ? face.probabilities : null });
     drawChart();
     frames.push(now);

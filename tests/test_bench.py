@@ -107,3 +107,29 @@ def test_shifts_prints_a_line_per_shift_and_the_mean_per_model(tmp_path, tiny_mo
     assert float(means[0][0]) == pytest.approx(mean, abs=1e-4)  # The mean of the shifts alone.
     result = run_main("bench.py", "shifts", "--train", faces, "--model", tiny_model)
     assert result.returncode == 2 and "shifts needs --ferplus" in result.stderr
+
+
+def test_jitter_counts_changes_and_the_lag_with_and_without_smoothing(tmp_path):
+    import re
+
+    from ferkit import cli
+
+    # Two real faces (Grace Hopper's, and her mirror image darkened), 70 rows: 7 of them validate.
+    import matplotlib.cbook
+
+    from ferkit.faces import face_crop
+    from ferkit.detectors import BlazeFaceDetector
+    from ferkit.images import read_image, to_gray
+
+    rgb = read_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    face = face_crop(to_gray(rgb), BlazeFaceDetector()(rgb)[0], "blazeface")
+    images = np.stack([face if i % 2 else (face[:, ::-1] * 0.7).astype(np.uint8) for i in range(70)])
+    train = write_csv(tmp_path / "train.csv", csv_text("ntu_train", images, np.arange(70) % 7))
+    onnx = cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True)
+    result = run_main("bench.py", "jitter", "--train", train, "--faces", "2", "--frames", "30", "--onnx", onnx)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = re.findall(rf"^  (raw|smoothed 0.3 s) +top-class changes a second: mean ({NUMBER}), .*frames with a face "
+                      r"(\d+)/60$", result.stdout, re.M)
+    assert [r[0] for r in rows] == ["raw", "smoothed 0.3 s"], result.stdout
+    assert all(int(r[2]) >= 50 for r in rows)  # A real face, enlarged: found in (nearly) every frame.
+    assert float(rows[1][1]) <= float(rows[0][1])  # Smoothing never adds changes on a still face.
