@@ -17,9 +17,7 @@ offer --precision without paying for them at start-up.
 """
 
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
-POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16",
-            # Storage only (models.save_float16): variables and math in float16.
-            "float16-weights": "float16"}
+POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
 def cpu_flags():
