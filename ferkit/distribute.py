@@ -12,8 +12,10 @@ number of replicas, and the peak learning rate is scaled by the same factor
 Keras' model.fit fails under MultiWorkerMirroredStrategy ("Attempt to convert
 a value (PerReplica ...)", keras-team/keras#20585), so multi-worker runs use
 `fit_multiworker` below: a distributed train step (strategy.run with
-tf.GradientTape and the model's Keras optimizer) that calls the same Keras
-callbacks (resume, log, best model, NaN guard) as fit does.
+tf.GradientTape and the model's Keras optimizer) that trains the compiled
+model's own loss (balanced or not, any label mode), logs the validation
+scores --select chooses by, and calls the same Keras callbacks (resume, log,
+best model, NaN guard) as fit does.
 """
 import json
 import os
@@ -82,13 +84,27 @@ def fit_for(strategy, keras_fit):
         keras_fit(model, train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
 
 
-def fit_multiworker(strategy, model, train_ds, val_ds, epochs, callbacks, global_batch):
-    """Distributed training loop with fit's callbacks and progress display."""
+def per_example_loss(model):
+    """The compiled model's own loss, one value per face: whatever the flags
+    built (balanced, label-smoothed, FER+'s multi-target), so the
+    multi-worker loop trains what a single process trains."""
     import keras
+
+    loss = model.loss
+    return loss.call if isinstance(loss, keras.losses.Loss) else loss
+
+
+def fit_multiworker(strategy, model, train_ds, val_ds, epochs, callbacks, global_batch):
+    """Distributed training loop with fit's callbacks and progress display;
+    its log has the validation scores --select may choose by (accuracy,
+    mean class recall, ECE), as fit's does."""
+    import keras
+    import numpy as np
     import tensorflow as tf
 
-    loss_fn = model.loss
-    per_example_loss = keras.losses.CategoricalCrossentropy(label_smoothing=loss_fn.label_smoothing, reduction=None)
+    from ferkit import metrics
+
+    loss_of = per_example_loss(model)
     optimizer = model.optimizer
     dist_train = strategy.experimental_distribute_dataset(train_ds)
 
@@ -97,7 +113,7 @@ def fit_multiworker(strategy, model, train_ds, val_ds, epochs, callbacks, global
         def step(x, y):
             with tf.GradientTape() as tape:
                 probs = model(x, training=True)
-                loss = tf.nn.compute_average_loss(per_example_loss(y, probs), global_batch_size=global_batch)
+                loss = tf.nn.compute_average_loss(loss_of(y, probs), global_batch_size=global_batch)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             correct = tf.reduce_sum(tf.cast(tf.argmax(probs, 1) == tf.argmax(y, 1), tf.float32))
@@ -110,9 +126,7 @@ def fit_multiworker(strategy, model, train_ds, val_ds, epochs, callbacks, global
     @tf.function
     def val_step(x, y):
         probs = model(x, training=False)
-        loss = tf.reduce_sum(per_example_loss(y, probs))
-        correct = tf.reduce_sum(tf.cast(tf.argmax(probs, 1) == tf.argmax(y, 1), tf.float32))
-        return loss, correct
+        return tf.reduce_sum(loss_of(y, probs)), probs
 
     hooks = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs)
     hooks.on_train_begin()
@@ -130,14 +144,18 @@ def fit_multiworker(strategy, model, train_ds, val_ds, epochs, callbacks, global
             total_correct += float(correct)
             total_count += float(count)
             progress.update(batches, [("loss", total_loss / batches), ("accuracy", total_correct / total_count)])
-        val_loss = val_correct = val_count = 0.0
+        val_loss, probabilities, labels = 0.0, [], []
         for x, y in val_ds:
-            loss, correct = val_step(x, y)
+            loss, probs = val_step(x, y)
             val_loss += float(loss)
-            val_correct += float(correct)
-            val_count += float(x.shape[0])
+            probabilities.append(probs.numpy())
+            labels.append(np.argmax(y.numpy(), axis=1))
+        probabilities, labels = np.concatenate(probabilities), np.concatenate(labels)
+        predicted = probabilities.argmax(axis=1)
         logs = {"loss": total_loss / batches, "accuracy": total_correct / total_count,
-                "val_loss": val_loss / val_count, "val_accuracy": val_correct / val_count}
+                "val_loss": val_loss / len(labels), "val_accuracy": float(np.mean(predicted == labels)),
+                "val_mean_recall": metrics.mean_class_recall(labels, predicted, probabilities.shape[1]),
+                "val_ece": metrics.expected_calibration_error(probabilities, labels)}
         progress.update(batches, [("loss", logs["loss"]), ("accuracy", logs["accuracy"])], finalize=True)
         print(" - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
         hooks.on_epoch_end(epoch, logs)

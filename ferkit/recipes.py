@@ -60,7 +60,9 @@ def build_parser(description, model_name, presets, default_preset):
     p.add_argument("--preset", choices=presets, default=default_preset, help="training recipe (see ferkit/recipes.py)")
     p.add_argument("--train", default="data/train.csv", help="training CSV, any Kaggle FER2013 layout, .gz ok")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: the preset's)")
-    p.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the preset's)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="batch size of one replica (device or worker); the global batch is this times the replicas "
+                        "(default: the preset's)")
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the preset's)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                    help="adam, adamw, or sgd (Nesterov momentum 0.9) (default: the preset's)")
