@@ -1,5 +1,5 @@
-"""Benchmarks that print figures: training (bench_training.py) and inference
-(bench_inference.py), one mode each.
+"""Benchmarks that print figures: training (benchmarks/bench_training.py) and inference
+(benchmarks/bench_inference.py), one mode each.
 
     python bench.py csv --train data/train.csv      # load_csv vs pandas' C parser
     python bench.py throughput                      # project loop vs bare model.fit, FLOP rate
@@ -22,8 +22,8 @@
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
-from ferkit import bench_inference
-from ferkit import bench_training
+from benchmarks import bench_inference
+from benchmarks import bench_training
 from ferkit import cli
 
 MODES = {

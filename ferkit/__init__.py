@@ -7,13 +7,11 @@
 The library under the repository's scripts (train_cnn.py, predict.py,
 emotions.py, serve.py, ...) and the `ferkit` command. Importing it imports no
 TensorFlow: the modules that need it import it inside the functions that run
-a model. EmotionReader (reader.py) is loaded when first asked for.
+a model, and changes nothing in the interpreter (the scripts ask for a quiet
+TensorFlow themselves, through cli.parser). EmotionReader (reader.py) is
+loaded when first asked for.
 """
 __version__ = "0.4.0"
-
-from ferkit import quiet as _quiet
-
-_quiet.install()
 
 
 def __getattr__(name):

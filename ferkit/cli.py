@@ -72,7 +72,9 @@ class VerboseAction(argparse.Action):
 
 def parser(doc):
     """The argument parser every script starts from, described by the first
-    line of doc (a script passes its module docstring)."""
+    line of doc (a script passes its module docstring). A script that makes
+    one asks for a quiet TensorFlow (quiet.py) before anything imports it."""
+    quiet.install()
     p = argparse.ArgumentParser(description=doc.strip().splitlines()[0], formatter_class=HelpFormatter)
     p.add_argument("--verbose", action=VerboseAction,
                    help=f"show TensorFlow's C++ logging, which is hidden by default (or set {quiet.VERBOSE_ENV}=1)")

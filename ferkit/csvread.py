@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ferkit.errors import DataError
-from ferkit.fer2013 import IMAGE_SIZE, NUM_CLASSES, NUM_PIXELS, USAGES, Dataset  # noqa: F401
+from ferkit.dataset import IMAGE_SIZE, NUM_CLASSES, NUM_PIXELS, USAGES, Dataset  # noqa: F401
 from ferkit.files import atomic_output
 
 # Header (lower-cased, stripped) -> the role of each column.

@@ -9,40 +9,14 @@ names. No TensorFlow import: this module is fast to import and easy to test.
     train_idx, val_idx = split_indices(data, val_split=0.1, seed=0)
 """
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
+from ferkit import csvread  # The parser and its cache.
+# Defined in dataset.py (shared with the parser); importers take them from here.
+from ferkit.dataset import (CLASS_NAMES, FERPLUS_CLASSES, IMAGE_SIZE, NUM_CLASSES, NUM_PIXELS,  # noqa: F401
+                            USAGES, Dataset)
 from ferkit.errors import DataError  # noqa: F401  (raised here; importers take it from here too)
-
-CLASS_NAMES = ("Angry", "Disgust", "Fear", "Happy", "Sad", "Surprise", "Neutral")
-# FER+ adds contempt; its classes keep FER2013's order, so the first seven line up.
-FERPLUS_CLASSES = CLASS_NAMES + ("Contempt",)
-NUM_CLASSES = len(CLASS_NAMES)
-IMAGE_SIZE = 48
-NUM_PIXELS = IMAGE_SIZE * IMAGE_SIZE
-USAGES = ("Training", "PublicTest", "PrivateTest")
-
-@dataclass
-class Dataset:
-    """One CSV's content. images: (N, 48, 48, 1) uint8; labels: (N,) int8 or
-    None; ids: (N,) int64 (row numbers where the file has no id column);
-    usage: (N,) int8 index into USAGES, or None. targets: (N, classes)
-    float32 training targets where the labels are more than one class per
-    face (FER+'s votes; see ferplus.py), else None."""
-
-    images: np.ndarray
-    labels: np.ndarray | None
-    ids: np.ndarray
-    usage: np.ndarray | None
-    targets: np.ndarray | None = None
-
-    def __len__(self):
-        return len(self.images)
-
-    def subset(self, index):
-        pick = lambda a: None if a is None else a[index]
-        return Dataset(self.images[index], pick(self.labels), self.ids[index], pick(self.usage), pick(self.targets))
 
 
 def load_csv(path, cache=True, limit=None):
@@ -52,8 +26,6 @@ def load_csv(path, cache=True, limit=None):
     by the file's path, size and mtime, so the second load takes milliseconds.
     limit keeps the first `limit` rows. Raises DataError on any bad input.
     """
-    from ferkit import csvread  # The parser and its cache (csvread.py imports this module).
-
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError(path, "no such file")

@@ -12,14 +12,18 @@ import numpy as np
 
 from ferkit import cli
 from ferkit import fer2013
-from ferkit.bench_training import synthetic_faces
+from benchmarks.bench_training import synthetic_faces
 from ferkit.inference import load_model
+
+# The repository root, where the scripts a benchmark runs are.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def bench_predict(args):
     with tempfile.TemporaryDirectory() as folder:
         for extra in (["--tta", "none"], ["--tta", "flip"], ["--model", args.model, "--tta", "flip"]):
-            command = [sys.executable, "predict.py", "--model", args.model, *extra, "--test", args.test,
+            command = [sys.executable, os.path.join(ROOT, "predict.py"), "--model", args.model, *extra,
+                       "--test", args.test,
                        "--out", os.path.join(folder, "s.csv")]
             start = time.perf_counter()
             subprocess.run(command, check=True, capture_output=True)
@@ -212,7 +216,8 @@ def bench_emotions(args):
         for model in (args.model, args.onnx):
             def seconds(*paths):
                 start = time.perf_counter()
-                subprocess.run([sys.executable, "emotions.py", *paths, "--model", model], check=True,
+                subprocess.run([sys.executable, os.path.join(ROOT, "emotions.py"), *paths, "--model", model],
+                               check=True,
                                capture_output=True)
                 return time.perf_counter() - start
 
@@ -334,7 +339,8 @@ def bench_shifts(args):
     from ferkit.metrics import mean_class_recall
 
     if not args.ferplus:
-        raise cli.UsageError("shifts needs --ferplus fer2013new.csv (the labels and the subtle faces come from its votes)")
+        raise cli.UsageError("shifts needs --ferplus fer2013new.csv "
+                             "(the labels and the subtle faces come from its votes)")
     data = fer2013.load_csv(args.train)
     votes = ferplus.load_votes(args.ferplus, data, args.train)
     majority = ferplus.majority_labels(votes)
@@ -390,7 +396,8 @@ def bench_closeups(args):
         ok, encoded = cv2.imencode(".png", cv2.resize(gray, (side, side), interpolation=cv2.INTER_LINEAR))
         return cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE), cv2.COLOR_GRAY2RGB)
 
-    sets = {f"FER2013 faces at {side} px": [png(data.images[i][:, :, 0], side) for i in chosen] for side in (48, 96, 192)}
+    sets = {f"FER2013 faces at {side} px": [png(data.images[i][:, :, 0], side) for i in chosen]
+            for side in (48, 96, 192)}
     photo = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     (x, y, w, h), _, _ = max(detectors["with the close-up pass"](photo), key=lambda f: f[0][2] * f[0][3])
     crops = []

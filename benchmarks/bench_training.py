@@ -13,6 +13,9 @@ import numpy as np
 
 from ferkit import fer2013
 
+# The repository root, where the scripts a benchmark runs are.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def plain_copy(path, folder):
     """The CSV uncompressed, so both parsers read the same bytes from disk."""
@@ -276,12 +279,13 @@ def peak_rss_of(command):
 def bench_memory(args):
     with tempfile.TemporaryDirectory() as folder:
         model = os.path.join(folder, "m.keras")
-        train = [sys.executable, "train_cnn.py", "--train", args.train, "--epochs", "1", "--out", model,
+        train = [sys.executable, os.path.join(ROOT, "train_cnn.py"), "--train", args.train, "--epochs", "1",
+                 "--out", model,
                  "--curves", "", "--preset", "fast"]
         code, mib, seconds = peak_rss_of(train)
         print(f"memory: train_cnn.py, 1 epoch on {args.train}: peak RSS {mib:.0f} MiB (target <= 3072), "
               f"exit {code}, {seconds:.0f} s")
-        predict = [sys.executable, "predict.py", "--model", model, "--test", args.test, "--out",
+        predict = [sys.executable, os.path.join(ROOT, "predict.py"), "--model", model, "--test", args.test, "--out",
                    os.path.join(folder, "s.csv")]
         code, mib, seconds = peak_rss_of(predict)
         print(f"memory: predict.py on {args.test}: peak RSS {mib:.0f} MiB (target <= 2048), exit {code}, {seconds:.1f} s")
