@@ -2,7 +2,7 @@
 // an .onnx model and onnxruntime-web), camera frames and dropped photos are
 // analysed in the browser by local.js and never leave it; otherwise they go
 // to /api/emotions. At most one frame is in flight, so no queue can grow.
-"use strict";
+// A module: strict, and nothing it defines is global.
 
 const $ = (id) => document.getElementById(id);
 const HISTORY_MS = 30000;
@@ -28,6 +28,29 @@ function colour(name) {
   return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
 }
 
+// Black or white text, whichever reads on the emotion's colour (faces.annotate's rule).
+function ink(name) {
+  const c = colours[name] || [255, 255, 255];
+  return c[0] + c[1] + c[2] > 380 ? "#000" : "#fff";
+}
+
+// An element with text: what came from the server goes in as text, never as HTML.
+function element(tag, text = "", attributes = {}) {
+  const e = document.createElement(tag);
+  e.textContent = text;
+  for (const [k, v] of Object.entries(attributes)) e.setAttribute(k, v);
+  return e;
+}
+
+// One queue for the in-browser models: camera frames and dropped photos take
+// turns (WebGPU refuses overlapping runs of a session).
+let modelQueue = Promise.resolve();
+function exclusive(task) {
+  const run = modelQueue.then(task, task);
+  modelQueue = run.catch(() => {});
+  return run;
+}
+
 async function health() {
   try {
     const answer = await (await fetch("/api/health")).json();
@@ -45,7 +68,13 @@ async function health() {
 }
 
 function showLegend() {
-  $("legend").innerHTML = classes.map((c) => `<li><i style="background:${colour(c)}"></i>${c}</li>`).join("");
+  $("legend").replaceChildren(...classes.map((c) => {
+    const item = element("li");
+    const swatch = element("i");
+    swatch.style.background = colour(c);
+    item.append(swatch, c);
+    return item;
+  }));
 }
 
 // The released models, to choose from in the browser: the server's own first.
@@ -54,13 +83,20 @@ async function offerModels(module) {
   const names = Object.keys(models);
   if (names.length < 2) return;
   const serverClasses = classes;
-  $("model-choice").innerHTML = `<option value="">the server's (${serverClasses.length} classes)</option>` +
-    names.map((n) => `<option value="${n}">${n} (${models[n].classes.length} classes)</option>`).join("");
+  $("model-choice").replaceChildren(element("option", `the server's (${serverClasses.length} classes)`, { value: "" }),
+    ...names.map((n) => element("option", `${n} (${models[n].classes.length} classes)`, { value: n })));
   $("model-choice-label").hidden = false;
   $("model-choice").addEventListener("change", async (e) => {
     const chosen = models[e.target.value];
     const wanted = chosen ? chosen.classes : serverClasses;
-    const next = await module.createLocalAnalyser(wanted, chosen ? chosen.url : "/api/model.onnx");
+    let next;
+    try {
+      // Made in its turn: never beside a camera frame or a photo on the models.
+      next = await exclusive(() => module.createLocalAnalyser(wanted, chosen ? chosen.url : "/api/model.onnx"));
+    } catch (err) {
+      $("mode").textContent = `The model ${e.target.value || "of the server"} could not be loaded in this browser (${err.message}); the one before it still runs.`;
+      return;
+    }
     classes = wanted; // The bars, the chart and the downloads follow the model's classes.
     history.length = 0;
     local = next;
@@ -131,7 +167,7 @@ function drawFaces(ctx, faces, scale, mirroredWidth = 0) {
     const height = parseInt(ctx.font) + 6;
     const top = y - height >= 0 ? y - height : y;
     ctx.fillRect(x - ctx.lineWidth / 2, top, width, height);
-    ctx.fillStyle = "#111";
+    ctx.fillStyle = ink(face.emotion);
     ctx.fillText(label, x + 4, top + height - 3);
   }
 }
@@ -176,10 +212,17 @@ function smoothed(face, now, sameFace) {
 
 function showBars(face, noFace = false) {
   $("no-face").hidden = !noFace;
-  $("bars").innerHTML = classes.map((c) => {
-    const p = face ? face.probabilities[c] : 0;
-    return `<li><span>${c}</span><span class="bar"><span style="width:${(100 * p).toFixed(1)}%;background:${colour(c)}"></span></span><span>${p.toFixed(2)}</span></li>`;
-  }).join("");
+  $("bars").replaceChildren(...classes.map((c) => {
+    const p = face ? face.probabilities[c] ?? 0 : 0; // A frame of the model before a switch lacks a class.
+    const fill = element("span");
+    fill.style.width = `${(100 * p).toFixed(1)}%`;
+    fill.style.background = colour(c);
+    const bar = element("span", "", { class: "bar" });
+    bar.append(fill);
+    const item = element("li");
+    item.append(element("span", c), bar, element("span", p.toFixed(2)));
+    return item;
+  }));
 }
 
 function drawChart() {
@@ -219,6 +262,16 @@ function cameraMessage(text) {
 
 async function startCamera() {
   if (stream) return stopCamera();
+  // One start at a time: a second click while the camera opens would start a second stream and loop.
+  $("camera").disabled = true;
+  try {
+    await openCamera();
+  } finally {
+    $("camera").disabled = false;
+  }
+}
+
+async function openCamera() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
     return cameraMessage("This browser gives no camera to this page (it needs http://127.0.0.1 or https).");
   }
@@ -271,12 +324,13 @@ async function loop() {
     grab.width = Math.round(video.videoWidth * scale);
     grab.height = Math.round(video.videoHeight * scale);
     let answer, drawScale = 1;
+    const analyser = local; // A model switch during the frame: the frame is dropped, the loop goes on.
     try {
-      if (local) {
+      if (analyser) {
         // Let the page draw and answer events between frames: inference runs on this thread.
         await new Promise((r) => setTimeout(r, 0));
         // Boxes come back in the video's own pixels; the overlay is the grab's size.
-        answer = await local.analyse(video, video.videoWidth, video.videoHeight);
+        answer = await exclusive(() => analyser.analyse(video, video.videoWidth, video.videoHeight));
         drawScale = scale;
       } else {
         grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
@@ -284,11 +338,13 @@ async function loop() {
         answer = await analyse(blob); // The next frame waits for this answer.
       }
     } catch (e) {
-      cameraMessage(`The server did not analyse a frame: ${e.message}. Retrying every second.`);
+      cameraMessage(analyser ? `This browser could not analyse a frame: ${e.message}. Retrying every second.`
+        : `The server did not analyse a frame: ${e.message}. Retrying every second.`);
       await new Promise((r) => setTimeout(r, 1000));
       continue;
     }
     if (!stream) break; // Stopped while the frame was away.
+    if (analyser !== local) continue; // Read by the model before a switch: its classes are not the bars'.
     cameraMessage(""); // The server answers again: the banner goes.
     const overlay = $("overlay");
     overlay.width = grab.width;
@@ -377,7 +433,8 @@ async function analyseHere(file) {
   if (image.width * image.height > MAX_PIXELS)
     throw new Error(`${image.width} x ${image.height} pixels is more than the ${MAX_PIXELS.toLocaleString("en")} allowed`);
   try {
-    return await local.analyse(image, image.width, image.height, { thorough: true });
+    const analyser = local;
+    return await exclusive(() => analyser.analyse(image, image.width, image.height, { thorough: true }));
   } finally {
     image.close();
   }
@@ -409,8 +466,16 @@ async function showPhoto(file) {
     note.textContent = `No face found (${answer.milliseconds} ms).`;
     return;
   }
-  const rows = answer.faces.map((f) => `<tr><td>${f.face}</td><td>${f.emotion}</td>${classes.map((c) => `<td>${f.probabilities[c].toFixed(2)}</td>`).join("")}</tr>`);
-  note.outerHTML = `<table><thead><tr><th>face</th><th>emotion</th>${classes.map((c) => `<th>${c}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody></table><p class="muted">${answer.faces.length} face(s), ${answer.milliseconds} ms <button type="button" class="save-photo">Save PNG</button> <button type="button" class="save-faces">Faces (JSON)</button></p>`;
+  const row = (cells, tag) => { const tr = element("tr"); tr.append(...cells.map((c) => element(tag, c))); return tr; };
+  const head = element("thead"), body = element("tbody"), table = element("table");
+  head.append(row(["face", "emotion", ...classes], "th"));
+  body.append(...answer.faces.map((f) => row([String(f.face), f.emotion,
+    ...classes.map((c) => (f.probabilities[c] ?? 0).toFixed(2))], "td")));
+  table.append(head, body);
+  const summary = element("p", `${answer.faces.length} face(s), ${answer.milliseconds} ms `, { class: "muted" });
+  summary.append(element("button", "Save PNG", { type: "button", class: "save-photo" }), " ",
+                 element("button", "Faces (JSON)", { type: "button", class: "save-faces" }));
+  note.replaceWith(table, summary);
   const stem = file.name.replace(/\.[^.]*$/, "");
   box.querySelector(".save-photo").addEventListener("click", () =>
     canvas.toBlob((blob) => download(`${stem}.emotions.png`, blob), "image/png"));
