@@ -44,7 +44,6 @@ def build_parser():
     p.add_argument("--out", required=True, help="where the calibrated model goes (.keras)")
     p.add_argument("--float16", action="store_true", help="store the weights in float16, as the released models are")
     cli.add_split_flags(p)
-    p.set_defaults(no_cache=False)
     return p
 
 
@@ -85,7 +84,8 @@ def main(argv=None):
             raise cli.UsageError(f"--tau {args.tau}: give a number or auto") from None
     from ferkit.training import load_split
 
-    train_set, val_set, _ = load_split(args)
+    train_set, val_set, _ = load_split(args.train, args.ferplus, args.label_mode, args.val_split, args.split_seed,
+                                       args.limit)
     num_classes = ferplus.NUM_CLASSES if args.ferplus else NUM_CLASSES
     prior = class_prior(train_set.targets if train_set.targets is not None else train_set.labels, num_classes)
     print("prior (training class shares): " + ", ".join(f"{p:.4f}" for p in prior))

@@ -13,6 +13,7 @@ same command after an interruption to resume from the last finished epoch.
 from ferkit import cli
 from ferkit import recipes
 from ferkit import training
+from ferkit.config import TrainConfig
 
 # --arch: the seed's CNN (the reproduction) or the small ResNet (models.build_resnet).
 ARCHITECTURES = {"cnn": "CNN", "resnet": "ResNet"}
@@ -23,7 +24,7 @@ def main(argv=None):
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="cnn",
                         help="cnn: the seed's CNN; resnet: a pre-activation ResNet with a global-average-pooled head")
     args = parser.parse_args(argv)
-    training.train(args, args.arch, ARCHITECTURES[args.arch])
+    training.train(TrainConfig.from_args(args), ARCHITECTURES[args.arch])
 
 
 if __name__ == "__main__":

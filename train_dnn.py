@@ -7,12 +7,13 @@ Same flags, checkpointing and resume as train_cnn.py.
 from ferkit import cli
 from ferkit import recipes
 from ferkit import training
+from ferkit.config import TrainConfig
 
 
 def main(argv=None):
     parser = recipes.build_parser(__doc__.splitlines()[0], "dnn", ["dnn"], "dnn")
     args = parser.parse_args(argv)
-    training.train(args, "dnn", "DNN")
+    training.train(TrainConfig.from_args(args, arch="dnn"), "DNN")
 
 
 if __name__ == "__main__":

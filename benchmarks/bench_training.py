@@ -214,11 +214,12 @@ def train_cnn_quietly(*argv):
 
     from ferkit import recipes
     from ferkit import training
+    from ferkit.config import TrainConfig
 
     args = recipes.build_parser("bench", "cnn", list(recipes.PRESETS), "seed").parse_args(list(argv))
     keras.backend.clear_session()
     with contextlib.redirect_stdout(io.StringIO()):
-        return training.train(args, "cnn", "CNN")
+        return training.train(TrainConfig.from_args(args, arch="cnn"), "CNN")
 
 
 def bench_epochs(args):

@@ -117,7 +117,8 @@ def build_parser(description, model_name, presets, default_preset):
 
 
 def settings_from(args):
-    """The preset's recipe with any command-line overrides applied."""
+    """The preset's recipe with any overrides applied; args: a
+    config.TrainConfig (anything with its fields: parsed flags too)."""
     recipe = dict(PRESETS[args.preset])
     for key in ("epochs", "batch_size", "lr", "mixup", "optimizer", "weight_decay"):
         if getattr(args, key) is not None:

@@ -1,5 +1,6 @@
-"""One training run from parsed flags, which train_cnn.py and train_dnn.py
-share: the data split, the model, the fit loop, and the held-out score.
+"""One training run from its configuration (config.TrainConfig, which
+train_cnn.py and train_dnn.py build from their flags): the data split, the
+model, the fit loop, and the held-out score.
 
 The recipe and the flags are in recipes.py, the tf.data pipeline in
 pipeline.py, the optimizer and loss in optim.py, the callbacks in
@@ -25,38 +26,42 @@ from ferkit.recipes import settings_from
 from ferkit.runlog import best_row, read_log
 
 
-def load_split(args):
-    """(train, validation, test) sets; test is the held-out PrivateTest part
-    where the file has one (else None), scored once after training."""
-    data = fer2013.load_csv(args.train, cache=not args.no_cache, limit=args.limit)
+def load_split(train, ferplus_votes=None, label_mode="majority", val_split=fer2013.VAL_SPLIT,
+               split_seed=fer2013.SPLIT_SEED, limit=None, cache=True):
+    """(train, validation, test) sets of the CSV `train` (with FER+'s votes
+    where ferplus_votes names fer2013new.csv); test is the held-out
+    PrivateTest part where the file has one (else None), scored once after
+    training."""
+    data = fer2013.load_csv(train, cache=cache, limit=limit)
     if data.labels is None:
-        raise fer2013.DataError(args.train, "has no label column, so it cannot train a model")
-    if args.ferplus:
-        return ferplus_split(args, data)
+        raise fer2013.DataError(train, "has no label column, so it cannot train a model")
+    if ferplus_votes:
+        if limit is not None:
+            raise cli.UsageError("--limit does not go with --ferplus, which joins the whole file row by row")
+        return ferplus_split(data, train, ferplus_votes, label_mode)
     try:
-        train_idx, val_idx = fer2013.split_indices(data, args.val_split, args.split_seed)
+        train_idx, val_idx = fer2013.split_indices(data, val_split, split_seed)
     except ValueError as e:
         raise cli.UsageError(str(e)) from None
     if len(train_idx) == 0 or len(val_idx) == 0:
-        raise fer2013.DataError(args.train, f"too few rows for a training and a validation part ({len(data)} rows)")
+        raise fer2013.DataError(train, f"too few rows for a training and a validation part ({len(data)} rows)")
     test_idx = fer2013.test_indices(data)
     return data.subset(train_idx), data.subset(val_idx), data.subset(test_idx) if len(test_idx) else None
 
 
-def ferplus_split(args, data):
+def ferplus_split(data, data_path, votes_path, label_mode):
     """FER+'s training faces with the label mode's targets (faces it drops
     left out), the PublicTest faces with majority labels for validation, and
-    the PrivateTest ones (FER+'s test set) with majority labels, if any."""
-    if args.limit is not None:
-        raise cli.UsageError("--limit does not go with --ferplus, which joins the whole file row by row")
-    votes = ferplus.load_votes(args.ferplus, data, args.train)
-    targets = ferplus.training_targets(votes, args.label_mode)
+    the PrivateTest ones (FER+'s test set) with majority labels, if any.
+    data: the faces read from data_path; votes_path: fer2013new.csv."""
+    votes = ferplus.load_votes(votes_path, data, data_path)
+    targets = ferplus.training_targets(votes, label_mode)
     majority = ferplus.majority_labels(votes)
     target_labels = np.where(targets.sum(axis=1) > 0, np.argmax(targets, axis=1), -1).astype(np.int8)
     train_idx = ferplus.part_rows(data, target_labels, "Training")
     val_idx = ferplus.part_rows(data, majority, "PublicTest")
     if len(train_idx) == 0 or len(val_idx) == 0:
-        raise fer2013.DataError(args.ferplus, "keeps no Training or no PublicTest face with a FER+ label")
+        raise fer2013.DataError(votes_path, "keeps no Training or no PublicTest face with a FER+ label")
     labelled = fer2013.Dataset(data.images, target_labels, data.ids, data.usage, targets)
     val = fer2013.Dataset(data.images, majority, data.ids, data.usage)
     test_idx = ferplus.part_rows(data, majority, "PrivateTest")
@@ -77,18 +82,21 @@ def fit(model, train_ds, **fit_kwargs):
     return model.fit(train_ds.repeat(), steps_per_epoch=steps_per_epoch, shuffle=False, **fit_kwargs)
 
 
-def train(args, architecture, title):
-    """Run one training job from parsed flags; returns the final log rows."""
-    recipe = settings_from(args)
-    stem = os.path.splitext(args.out)[0]  # The log and the curves default to files beside the model.
-    log_path = args.log or stem + ".log.csv"
-    curves_path = stem + "_training.png" if args.curves is None else args.curves
-    effective = {**vars(args), **recipe, "log": log_path, "curves": curves_path}
+def train(config, title):
+    """Run one training job (config: a config.TrainConfig); returns the
+    final log rows. title names the model in what is printed."""
+    recipe = settings_from(config)
+    architecture = config.arch
+    stem = os.path.splitext(config.out)[0]  # The log and the curves default to files beside the model.
+    log_path = config.log or stem + ".log.csv"
+    curves_path = stem + "_training.png" if config.curves is None else config.curves
+    effective = {**config.as_dict(), **recipe, "log": log_path, "curves": curves_path}
     print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in sorted(effective.items())))
-    train_set, val_set, test_set = load_split(args)
-    held_out = (f"; {len(test_set)} PrivateTest faces held out" + (", scored once at the end" if args.score_test else "")
+    train_set, val_set, test_set = load_split(config.train, config.ferplus, config.label_mode, config.val_split,
+                                              config.split_seed, config.limit, cache=not config.no_cache)
+    held_out = (f"; {len(test_set)} PrivateTest faces held out" + (", scored once at the end" if config.score_test else "")
                 if test_set is not None else "")
-    print(f"data: {len(train_set)} training and {len(val_set)} validation faces from {args.train}{held_out}")
+    print(f"data: {len(train_set)} training and {len(val_set)} validation faces from {config.train}{held_out}")
 
     import tensorflow as tf
 
@@ -97,19 +105,19 @@ def train(args, architecture, title):
 
     from ferkit import precision
 
-    compute = precision.resolve(args.precision)
-    print(f"precision: {compute} (--precision {args.precision}; Keras policy {precision.policy(compute)})")
-    if args.deterministic:
+    compute = precision.resolve(config.precision)
+    print(f"precision: {compute} (--precision {config.precision}; Keras policy {precision.policy(compute)})")
+    if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    strategy = make_strategy(args.strategy)
+    strategy = make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = recipe["batch_size"] * replicas
     recipe = dict(recipe, lr=recipe["lr"] * replicas)  # The linear scaling rule.
-    out, log_path, curves, backup_dir = worker_paths(strategy, args.out, log_path, curves_path)
+    out, log_path, curves, backup_dir = worker_paths(strategy, config.out, log_path, curves_path)
     print(f"strategy: {type(strategy).__name__}, {replicas} replica(s), global batch {global_batch}, peak lr {recipe['lr']:g}")
     steps = math.ceil(len(train_set) / global_batch)
-    num_classes = ferplus.NUM_CLASSES if args.ferplus else NUM_CLASSES
-    label_mode = args.label_mode if args.ferplus else None
+    num_classes = ferplus.NUM_CLASSES if config.ferplus else NUM_CLASSES
+    label_mode = config.label_mode if config.ferplus else None
     if label_mode:
         print(f"labels: FER+ {label_mode} ({num_classes} classes); validation: FER+ majority labels")
     prior = class_prior(train_set.targets if train_set.targets is not None else train_set.labels, num_classes)
@@ -117,33 +125,33 @@ def train(args, architecture, title):
         print(f"balance: {recipe['balance']} (tau {recipe['tau']:g}); training class shares "
               + ", ".join(f"{p:.4f}" for p in prior))
     with strategy.scope():
-        model = compile_model(architecture, recipe, steps, compute, args.seed, num_classes, label_mode, prior=prior,
-                              width=args.width)
+        model = compile_model(architecture, recipe, steps, compute, config.seed, num_classes, label_mode, prior=prior,
+                              width=config.width)
         # What is saved: float32 stock layers, no optimizer state, so the file
         # loads anywhere with plain keras.saving.load_model.
         inference_model = stock_layers(model)
-        if args.init_from:
+        if config.init_from:
             from ferkit.models import load_model
 
-            start = load_model(args.init_from)
+            start = load_model(config.init_from)
             if [w.shape for w in start.weights] != [w.shape for w in model.weights]:
-                raise cli.UsageError(f"--init-from {args.init_from}: not a {architecture} model of width {args.width:g}")
+                raise cli.UsageError(f"--init-from {config.init_from}: not a {architecture} model of width {config.width:g}")
             model.set_weights(start.get_weights())
-            print(f"starting from the weights of {args.init_from}")
+            print(f"starting from the weights of {config.init_from}")
     if os.path.isdir(backup_dir):
         print(f"resuming from {backup_dir}")
-    train_ds = make_dataset(train_set, global_batch, shuffle=True, augment=recipe["augment"], seed=args.seed,
+    train_ds = make_dataset(train_set, global_batch, shuffle=True, augment=recipe["augment"], seed=config.seed,
                             erase=recipe["erase"], mixup_alpha=recipe["mixup"], num_classes=num_classes,
                             sample_targets=label_mode == "probability", balanced=recipe["balance"] == "sample",
                             photometric=recipe["photometric"])
     val_ds = make_dataset(val_set, 512, num_classes=num_classes)
-    callbacks = make_callbacks(model, inference_model, out, log_path, backup_dir, args.select)
+    callbacks = make_callbacks(model, inference_model, out, log_path, backup_dir, config.select)
     try:
         with strategy.scope():
             fit_for(strategy, fit)(model, train_ds, val_ds, recipe["epochs"], callbacks, global_batch,
                                    verbose=1 if sys.stdout.isatty() else 2)
     except TrainingStopped as e:
-        kept = (f"the last good model is {args.out}" if os.path.isfile(args.out)
+        kept = (f"the last good model is {config.out}" if os.path.isfile(config.out)
                 else "no epoch finished, so no model was saved")
         raise TrainingStopped(f"training stopped: {e}; {kept}, and rerunning resumes from the last finished epoch") from None
     rows = read_log(log_path)
@@ -151,14 +159,14 @@ def train(args, architecture, title):
         from ferkit.figures import plot_training_curves
 
         plot_training_curves(rows, curves, title)
-    best = best_row(rows, "val_" + args.select)
+    best = best_row(rows, "val_" + config.select)
     scores = ", ".join(f"{name} {float(best[key]):.4f}" for key, name in
                        (("val_accuracy", "accuracy"), ("val_mean_recall", "mean class recall"), ("val_ece", "ECE"))
                        if best.get(key))
-    print(f"best validation {args.select} {float(best['val_' + args.select]):.4f} at epoch {best['epoch']} "
+    print(f"best validation {config.select} {float(best['val_' + config.select]):.4f} at epoch {best['epoch']} "
           f"({scores}); model: {out}; log: {log_path}; curves: {curves}")
-    if test_set is not None and args.score_test:
-        score_test(out, test_set, compute, "FER+ majority labels" if args.ferplus else "FER2013 labels")
+    if test_set is not None and config.score_test:
+        score_test(out, test_set, compute, "FER+ majority labels" if config.ferplus else "FER2013 labels")
     return rows
 
 

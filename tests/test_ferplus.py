@@ -199,16 +199,13 @@ def test_a_saved_ferplus_model_names_its_classes_in_a_fresh_process(ferplus_run)
 def test_every_label_mode_gives_its_targets_and_trains_a_step(tmp_path, mode):
     """In process (the command-line path is ferplus_run's): each mode's split,
     its batches' targets, and one finite training step of the DNN on them."""
-    import argparse
-
     from ferkit import fer2013, training
     from ferkit.optim import compile_model
     from ferkit.pipeline import make_dataset
     from ferkit.recipes import PRESETS
 
     faces, votes_path, _, _ = write_ferplus_pair(tmp_path, n_per_class=6)
-    args = argparse.Namespace(train=faces, ferplus=votes_path, label_mode=mode, limit=None)
-    train_set, val_set, _ = training.ferplus_split(args, fer2013.load_csv(faces, cache=False))
+    train_set, val_set, _ = training.ferplus_split(fer2013.load_csv(faces, cache=False), faces, votes_path, mode)
     assert len(val_set) == 9 and val_set.targets is None  # Validation: majority labels, always.
     x, y = next(iter(make_dataset(train_set, 16, shuffle=True, num_classes=8, sample_targets=mode == "probability")))
     y = y.numpy()

@@ -1,0 +1,40 @@
+"""config.TrainConfig: every training flag has a typed field, so the library
+reads a value and no flag is dropped on the way."""
+import dataclasses
+
+import pytest
+
+from ferkit import recipes
+from ferkit.config import TrainConfig
+
+
+def parser():
+    import train_cnn
+
+    p = recipes.build_parser("t", "cnn", list(recipes.PRESETS), "seed")
+    p.add_argument("--arch", choices=sorted(train_cnn.ARCHITECTURES), default="cnn")
+    return p
+
+
+def test_every_training_flag_has_a_field():
+    flags = {a.dest for a in parser()._actions} - {"help", "verbose"}
+    assert flags == {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def test_the_config_holds_the_flags_values_and_cannot_change():
+    args = parser().parse_args(["--train", "a.csv", "--out", "m.keras", "--arch", "resnet", "--erase", "0.5", "0.25",
+                                "--balance", "logit-adjust", "--select", "mean_recall", "--width", "0.5"])
+    config = TrainConfig.from_args(args)
+    assert (config.train, config.out, config.arch, config.erase, config.balance, config.select, config.width) == \
+        ("a.csv", "m.keras", "resnet", (0.5, 0.25), "logit-adjust", "mean_recall", 0.5)
+    assert TrainConfig.from_args(args, arch="dnn").arch == "dnn"  # A script's own value wins.
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.epochs = 3
+    recipe = recipes.settings_from(config)
+    assert recipe["erase"] == (0.5, 0.25) and recipe["balance"] == "logit-adjust"
+
+
+def test_a_config_made_by_hand_trains_from_its_defaults():
+    config = TrainConfig(train="a.csv", out="m.keras")
+    assert (config.preset, config.arch, config.label_mode, config.strategy) == ("seed", "cnn", "majority", "auto")
+    assert recipes.settings_from(config)["epochs"] == recipes.PRESETS["seed"]["epochs"]
