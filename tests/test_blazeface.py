@@ -170,9 +170,20 @@ def test_records_carry_the_keypoints():
     assert faces.record("a.jpg", None, None)["keypoints"] is None
 
 
-def test_detection_is_a_box_and_keypoints():
-    d = Detection((1, 2, 3, 4), None)
-    assert d.box == (1, 2, 3, 4) and d.keypoints is None
+def test_each_detector_gives_integer_boxes_on_the_face_and_keypoints_where_it_has_them(hopper, detector):
+    """What every caller relies on: (x, y, w, h) in the photo's integer pixels,
+    around the face, with BlazeFace's six keypoints inside the box and the
+    Haar cascade's None."""
+    for found, has_points in ((detector(hopper), True), (HaarDetector()(hopper), False)):
+        (d,) = found
+        assert isinstance(d, Detection) and all(isinstance(v, int) for v in d.box)
+        x, y, w, h = d.box
+        assert 120 < x + w / 2 < 400 and 120 < y + h / 2 < 330 and 120 < w < 320  # Her face, not the photo.
+        if has_points:
+            assert d.keypoints.shape == (6, 2)
+            assert ((d.keypoints[:4] >= [x, y]) & (d.keypoints[:4] <= [x + w, y + h])).all()
+        else:
+            assert d.keypoints is None
 
 
 def test_a_window_that_sees_part_of_a_big_face_adds_no_face(hopper, detector):

@@ -52,14 +52,18 @@ def test_limit_keeps_first_rows(tmp_path):
     np.testing.assert_array_equal(data.labels, labels[:4])
 
 
-def test_cache_gives_same_arrays_and_notices_changes(tmp_path):
+def test_cache_gives_same_arrays_and_notices_changes(tmp_path, monkeypatch):
     images, labels = random_faces(4, seed=5)
     path = write_csv(tmp_path / "f.csv", csv_text("ntu_train", images, labels))
     first = load_csv(path)
     from ferkit import csvread
 
     assert os.listdir(csvread.cache_dir())
+    # The second load comes from the cache: the parser must not run.
+    parser = csvread.parse_csv_bytes
+    monkeypatch.setattr(csvread, "parse_csv_bytes", lambda *a: pytest.fail("parsed again, the cache unread"))
     second = load_csv(path)
+    monkeypatch.setattr(csvread, "parse_csv_bytes", parser)
     np.testing.assert_array_equal(first.images, second.images)
     np.testing.assert_array_equal(first.labels, second.labels)
     new_images, new_labels = random_faces(4, seed=6)

@@ -46,9 +46,16 @@ def test_dnn_has_the_seed_parameter_count(dropout):
     assert count_params(build_dnn(dropout=dropout)) == (5_532_679, 8_192)
 
 
-def test_models_scale_raw_pixels_themselves():
-    model = build_cnn()
-    assert model.layers[1].name == "scale"
+@pytest.mark.parametrize("build", [build_cnn, build_dnn])
+def test_models_scale_raw_pixels_themselves(build):
+    """A model takes 0-255 pixels: its first layer after the input gives them
+    back divided by 255, so no caller scales (or scales twice)."""
+    import keras
+
+    model = build()
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 48, 48, 1)).astype("float32")
+    scaled = keras.Model(model.inputs, model.layers[1].output)(pixels).numpy()
+    np.testing.assert_allclose(scaled, pixels / 255.0, rtol=1e-6)
     assert model.output_shape == (None, 7)
 
 

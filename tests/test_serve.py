@@ -161,6 +161,9 @@ def server():
             if process.poll() is not None:
                 pytest.fail(process.stdout.read())
             time.sleep(0.25)
+    else:  # Never answered: no test goes on against a dead URL.
+        process.kill()
+        pytest.fail(f"serve.py did not answer on {url} within 30 s")
     yield url
     process.terminate()
     process.wait(timeout=10)
@@ -317,12 +320,14 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
                                            for c, p in there[0]["probabilities"].items())
     print(f"in-browser: {rate}; largest probability difference from the server's: "
           + ", ".join(f"{k} {v:.2e}" for k, v in differences.items()))
-    # The same pixels give the same faces (pixels.js is OpenCV's arithmetic);
-    # a JPEG is decoded by the browser's own decoder, so it may differ a little.
-    assert differences["PNG"] < 1e-3 and differences["close-up PNG"] < 1e-3
-    assert differences["JPEG"] < 0.01
-    # A live frame trades that for speed: its detector input is the canvas's.
-    assert differences["PNG as a frame"] < 0.03 and differences["close-up PNG as a frame"] < 0.03
+    # The same pixels give the same faces (pixels.js is OpenCV's arithmetic):
+    # 4.2e-6 measured as PNG and as JPEG (the browser's JPEG decoder gave the
+    # same pixels). The close-up pass's short-range model on onnxruntime-web
+    # moves the keypoints a little: 1.1e-4 measured.
+    assert differences["PNG"] < 2e-5 and differences["JPEG"] < 2e-5
+    assert differences["close-up PNG"] < 1e-3
+    # A live frame trades that for speed: its detector input is the canvas's (4.6e-3 and 5.7e-3 measured).
+    assert differences["PNG as a frame"] < 0.02 and differences["close-up PNG as a frame"] < 0.02
 
 
 def test_a_camera_started_while_the_models_load_sends_no_frame(server, tmp_path):
