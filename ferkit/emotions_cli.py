@@ -22,12 +22,14 @@ import numpy as np
 
 from ferkit import cli
 from ferkit.detectors import DETECT_SIDE, DETECTORS
-from ferkit.faces import Analyser, record
+from ferkit.faces import Analyser
 from ferkit.fer2013 import DataError
-from ferkit.images import kind_of
 from ferkit.files import atomic_output
+from ferkit.images import kind_of
 from ferkit.inference import load_model
-from ferkit.smoothing import DEFAULT_TIME_CONSTANT, FaceTracks
+from ferkit.records import record
+from ferkit.smoothing import DEFAULT_TIME_CONSTANT
+from ferkit.tracking import FaceTracks
 
 
 def parse_args(argv=None):
@@ -91,7 +93,7 @@ def find_inputs(paths, skip=None):
 
 def analyse_photo(path, analyser, out_dir, root, rgb=None):
     """rgb: the photo already decoded (a named file, checked first), else read here."""
-    from ferkit.faces import annotate
+    from ferkit.drawing import annotate
     from ferkit.images import read_image
 
     rgb = read_image(path) if rgb is None else rgb
@@ -129,8 +131,8 @@ def analyse_video(path, analyser, every, out_dir, root, chunk=16, smooth=DEFAULT
     emotions over time."""
     import cv2
 
-    from ferkit.faces import annotate
-    from ferkit.reader import video_record
+    from ferkit.drawing import annotate
+    from ferkit.records import video_record
 
     capture = cv2.VideoCapture(path)
     if not capture.isOpened():

@@ -42,7 +42,7 @@ def plot_timeline(tracks, title, target):
     groups them."""
     import numpy as np
 
-    from ferkit.faces import COLOURS
+    from ferkit.drawing import COLOURS
 
     fig, axes = plt.subplots(len(tracks), 1, figsize=(10, 2.6 * len(tracks)), squeeze=False)
     for ax, (name, rows) in zip(axes[:, 0], tracks):

@@ -17,9 +17,11 @@ import numpy as np
 from ferkit import cli
 from ferkit.detectors import DETECT_SIDE, DETECTORS
 from ferkit.errors import DataError, ModelFileError  # noqa: F401  (what read() raises, importable from here)
-from ferkit.faces import Analyser, record
+from ferkit.faces import Analyser
 from ferkit.inference import OnnxModel, Predictor, is_onnx
-from ferkit.smoothing import DEFAULT_TIME_CONSTANT, FaceTracks
+from ferkit.records import record, video_record
+from ferkit.smoothing import DEFAULT_TIME_CONSTANT
+from ferkit.tracking import FaceTracks
 
 
 class EmotionReader:
@@ -95,21 +97,6 @@ class EmotionReader:
             capture.release()
         if index == 0:
             raise DataError(path, "no frames could be read (not a video, or a damaged one)")
-
-
-def video_record(path, frame, seconds, reading, names, smooth):
-    """A video face's record (faces.record) from a smoothing.Reading: with
-    smoothing on, the frame's own probabilities as raw_probabilities (None
-    for a carried face), and carried: true for a face carried on."""
-    face = reading.face
-    r = record(path, face.box, face.probabilities, names, frame=frame, seconds=seconds, face=reading.track,
-               keypoints=face.keypoints)
-    if smooth:
-        r["raw_probabilities"] = None if reading.raw is None else \
-            {n: round(float(p), 5) for n, p in zip(names, reading.raw)}
-    if reading.carried:
-        r["carried"] = True
-    return r
 
 
 def as_rgb(image, bgr=None):

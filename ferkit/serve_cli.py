@@ -28,10 +28,12 @@ import time
 from ferkit import cli
 from ferkit import paths
 from ferkit.detectors import DETECT_SIDE, DETECTORS
-from ferkit.faces import COLOURS, Analyser, record
+from ferkit.drawing import COLOURS
+from ferkit.faces import Analyser
 from ferkit.fer2013 import DataError
 from ferkit.images import ImageTooLarge, read_image
 from ferkit.inference import load_model
+from ferkit.records import record
 
 MAX_BODY_BYTES = 10 * 2**20  # 10 MiB: a phone photo is 2-6 MB.
 MAX_PIXELS = 50_000_000  # A 50-megapixel photo; anything larger is refused before decoding.

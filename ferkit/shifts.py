@@ -7,7 +7,7 @@ Each shift maps a batch of (N, 48, 48, 1) uint8 faces to another of the same
 shape; `bench.py shifts` scores models on PublicTest under each. Where a
 shift moves the face (framing, a turn), the picture's edge pixels repeat,
 as the crops of emotions.py do past a photo's edge. The eye and mouth bands
-lie where FER2013's framing puts them (faces.ALIGN_OFFSET: the crop's
+lie where FER2013's framing puts them (crops.ALIGN_OFFSET: the crop's
 centre sits 0.286 face sizes below the eyes, a face size being 48 / 2.79
 pixels): the eyes at rows 14-20, the mouth at rows 30-38.
 """

@@ -28,7 +28,7 @@ function colour(name) {
   return `rgb(${c[0]}, ${c[1]}, ${c[2]})`;
 }
 
-// Black or white text, whichever reads on the emotion's colour (faces.annotate's rule).
+// Black or white text, whichever reads on the emotion's colour (drawing.annotate's rule).
 function ink(name) {
   const c = colours[name] || [255, 255, 255];
   return c[0] + c[1] + c[2] > 380 ? "#000" : "#fff";

@@ -1,7 +1,7 @@
 // In-browser inference: BlazeFace and the emotion model on onnxruntime-web
 // (WebGPU where the browser has it, else WebAssembly with SIMD and threads),
 // so camera frames and dropped photos never leave the browser. The same
-// steps as ferkit/blazeface.py and ferkit/faces.py, on the image's own
+// steps as ferkit/blazeface.py and ferkit/crops.py, on the image's own
 // pixels with OpenCV's resampling (pixels.js): letterbox, anchors, decoding,
 // weighted NMS, the windows a photo is searched in, a crop framed from the
 // keypoints and turned so the eyes are level, 48x48 grey, flip TTA. So a
@@ -19,7 +19,7 @@ const CLOSE_UP = { url: "/models/blazeface_short_range.onnx", size: 128, strides
 // detectors.py's TILE_SIDE and blazeface.py's max_side: how photos are searched.
 const TILE_SIDE = 480;
 const PHOTO_MAX_SIDE = 2048;
-// faces.py's ALIGN_SCALE and ALIGN_OFFSET, measured on FER2013 (report, section 7).
+// crops.py's ALIGN_SCALE and ALIGN_OFFSET, measured on FER2013 (report, section 7).
 const ALIGN_SCALE = 2.79;
 const ALIGN_OFFSET = [0.0, 0.286];
 const FACE = 48;

@@ -12,7 +12,7 @@ def real_faces(tmp_path_factory):
     import matplotlib.cbook
 
     from ferkit.detectors import HaarDetector
-    from ferkit.faces import CROP_SCALE, crop_face
+    from ferkit.crops import CROP_SCALE, crop_face
     from ferkit.images import read_image, to_gray
 
     rgb = read_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
@@ -119,7 +119,7 @@ def test_jitter_counts_changes_and_the_lag_with_and_without_smoothing(tmp_path):
     # Two real faces (Grace Hopper's, and her mirror image darkened), 70 rows: 7 of them validate.
     import matplotlib.cbook
 
-    from ferkit.faces import face_crop
+    from ferkit.crops import face_crop
     from ferkit.detectors import BlazeFaceDetector
     from ferkit.images import read_image, to_gray
 

@@ -1,11 +1,12 @@
 """BlazeFace on ONNX Runtime (blazeface.py, detectors.py) and aligned crops
-(faces.align_face): the decoding, and the faces the Haar cascade misses."""
+(crops.align_face): the decoding, and the faces the Haar cascade misses."""
 import cv2
 import numpy as np
 import pytest
 
 from ferkit import blazeface
-from ferkit import faces
+from ferkit import crops
+from ferkit import records
 from ferkit.detectors import BlazeFaceDetector, HaarDetector, Detection
 from ferkit.images import read_image, to_gray
 
@@ -83,17 +84,17 @@ def test_a_face_turned_30_degrees_is_found_where_haar_finds_none(hopper, detecto
     assert HaarDetector()(tilted) == []
     found = detector(tilted)
     assert len(found) == 1
-    angle = np.degrees(faces.eye_angle(found[0].keypoints))
+    angle = np.degrees(crops.eye_angle(found[0].keypoints))
     assert -40 < angle < -20  # Turned counter-clockwise: the image-right eye is now higher.
 
 
 def test_the_aligned_crop_of_a_turned_face_is_close_to_the_upright_one(hopper, detector):
     gray = to_gray(hopper)
-    upright = faces.face_crop(gray, detector(hopper)[0], "blazeface").astype(float)
+    upright = crops.face_crop(gray, detector(hopper)[0], "blazeface").astype(float)
     tilted = turned(hopper, 30)
     found = detector(tilted)[0]
-    aligned = faces.face_crop(to_gray(tilted), found, "blazeface").astype(float)
-    unaligned = faces.face_crop(to_gray(tilted), found, "blazeface", align=False).astype(float)
+    aligned = crops.face_crop(to_gray(tilted), found, "blazeface").astype(float)
+    unaligned = crops.face_crop(to_gray(tilted), found, "blazeface", align=False).astype(float)
     rms = lambda a, b: float(np.sqrt(np.mean((a - b) ** 2)))
     # Measured: 38.1 aligned against 64.6 for the same face cropped upright
     # from its box (grey levels 0-255; the crops of a textured face differ by
@@ -155,7 +156,7 @@ def test_align_face_levels_the_eyes_and_frames_from_them():
     for x, y in points:
         cv2.circle(gray, (int(round(x)), int(round(y))), 4, 255, -1)
     keypoints = np.array(points[:2] + [centre + 30 * down, points[2]] + [[0.0, 0.0]] * 2)
-    crop = faces.align_face(gray, keypoints)[..., 0]
+    crop = crops.align_face(gray, keypoints)[..., 0]
     blobs = cv2.connectedComponentsWithStats((crop > 60).astype(np.uint8))[3][1:]
     assert len(blobs) == 3
     eyes, mouth = sorted(blobs, key=lambda p: p[1])[:2], sorted(blobs, key=lambda p: p[1])[2]
@@ -164,10 +165,10 @@ def test_align_face_levels_the_eyes_and_frames_from_them():
 
 
 def test_records_carry_the_keypoints():
-    record = faces.record("a.jpg", (1, 2, 3, 4), np.full(8, 1 / 8), faces.CLASS_NAMES + ("Contempt",),
+    record = records.record("a.jpg", (1, 2, 3, 4), np.full(8, 1 / 8), records.CLASS_NAMES + ("Contempt",),
                           keypoints=np.arange(12, dtype=float).reshape(6, 2))
     assert record["keypoints"]["right_eye"] == [0.0, 1.0] and record["keypoints"]["left_ear"] == [10.0, 11.0]
-    assert faces.record("a.jpg", None, None)["keypoints"] is None
+    assert records.record("a.jpg", None, None)["keypoints"] is None
 
 
 def test_each_detector_gives_integer_boxes_on_the_face_and_keypoints_where_it_has_them(hopper, detector):

@@ -126,7 +126,7 @@ def test_each_released_model_and_its_onnx_copy_give_the_same_probabilities(name)
 
     from ferkit import cli
     from ferkit.detectors import BlazeFaceDetector
-    from ferkit.faces import face_crop
+    from ferkit.crops import face_crop
     from ferkit.images import read_image, to_gray
     from ferkit.inference import OnnxModel, Predictor
     from ferkit.models import load_model

@@ -1,4 +1,4 @@
-"""images.py, detectors.py (Haar) and faces.py: reading real-world photos,
+"""images.py, detectors.py (Haar), crops.py, tracking.py and drawing.py: reading real-world photos,
 detection, FER2013 framing, tracking, annotation. No model needed; BlazeFace
 has its own tests (test_blazeface.py)."""
 import io
@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferkit import faces
+from ferkit import crops
+from ferkit import drawing
+from ferkit import tracking
 from ferkit import images
 from ferkit.detectors import HaarDetector
 from ferkit import fer2013
@@ -107,10 +109,10 @@ def test_no_face_in_noise_or_blank_images():
 def test_crop_follows_fer2013_framing():
     gray = np.zeros((200, 200), np.uint8)
     gray[50:150, 50:150] = 255  # The "box" is the bright square.
-    face = faces.crop_face(gray, (50, 50, 100, 100), scale=1.0)
+    face = crops.crop_face(gray, (50, 50, 100, 100), scale=1.0)
     assert face.shape == (48, 48, 1) and face.dtype == np.uint8
     assert (face == 255).all()
-    wider = faces.crop_face(gray, (50, 50, 100, 100), scale=2.0)[..., 0]
+    wider = crops.crop_face(gray, (50, 50, 100, 100), scale=2.0)[..., 0]
     assert wider[24, 24] == 255 and wider[2, 2] == 0  # The box fills the middle half.
 
 
@@ -119,8 +121,8 @@ def test_calibration_finds_the_framing_a_crop_was_made_with(hopper):
     reads each scale back (the measurement CROP_SCALE comes from)."""
     gray, box = images.to_gray(hopper), haar_boxes(hopper)[0]
     for scale in (1.03, 1.4):
-        crops = np.stack([faces.crop_face(gray, (box[0] + d, box[1] + d, box[2], box[3]), scale) for d in (-3, 0, 3)])
-        ratios, dx, dy = faces.calibrate_crop(crops, "haar")
+        cut = np.stack([crops.crop_face(gray, (box[0] + d, box[1] + d, box[2], box[3]), scale) for d in (-3, 0, 3)])
+        ratios, dx, dy = crops.calibrate_crop(cut, "haar")
         assert len(ratios) == 3
         assert abs(np.median(ratios) - scale) < 0.08 * scale, (scale, ratios)
         assert abs(np.median(dx)) < 0.08 and abs(np.median(dy)) < 0.08
@@ -128,22 +130,22 @@ def test_calibration_finds_the_framing_a_crop_was_made_with(hopper):
 
 def test_crop_off_the_edge_repeats_edge_pixels():
     gray = np.tile(np.arange(100, dtype=np.uint8), (100, 1))
-    face = faces.crop_face(gray, (-20, 10, 60, 60), scale=1.0)[..., 0]
+    face = crops.crop_face(gray, (-20, 10, 60, 60), scale=1.0)[..., 0]
     assert face.shape == (48, 48) and face[:, 0].max() == 0  # Column 0 repeated leftwards.
 
 
 def test_face_pixels_is_the_models_input_format():
-    face = faces.face_pixels(np.full((300, 200), 7, np.uint8))
+    face = crops.face_pixels(np.full((300, 200), 7, np.uint8))
     assert face.shape == (48, 48, 1) and (face == 7).all()
     assert fer2013.as_model_input(np.stack([face, face])).shape == (2, 48, 48, 1)
     with pytest.raises(ValueError):
         fer2013.as_model_input(np.zeros((2, 48, 48, 1), np.float32))
     with pytest.raises(ValueError):
-        faces.face_pixels(np.zeros((10, 10, 3), np.uint8))
+        crops.face_pixels(np.zeros((10, 10, 3), np.uint8))
 
 
 def test_tracker_follows_moving_faces_and_starts_new_tracks():
-    tracker = faces.Tracker()
+    tracker = tracking.Tracker()
     assert tracker.assign(0, [(0, 0, 100, 100), (300, 0, 100, 100)]) == [0, 1]
     assert tracker.assign(1, [(310, 5, 100, 100), (10, 5, 100, 100)]) == [1, 0]
     assert tracker.assign(2, [(600, 300, 80, 80)]) == [2]
@@ -151,7 +153,7 @@ def test_tracker_follows_moving_faces_and_starts_new_tracks():
 
 def test_annotation_draws_inside_a_copy(hopper):
     box = haar_boxes(hopper)[0]
-    out = faces.annotate(hopper, [(box, "Happy", 0.87)])
+    out = drawing.annotate(hopper, [(box, "Happy", 0.87)])
     assert out.shape == hopper.shape and not np.array_equal(out, hopper)
     x, y, w, h = box
     assert np.array_equal(out[y + h // 2, x + w // 2], hopper[y + h // 2, x + w // 2])  # The face itself stays visible.

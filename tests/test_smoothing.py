@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from ferkit.faces import Face
-from ferkit.smoothing import FaceTracks, Smoother
+from ferkit.records import Face
+from ferkit.smoothing import Smoother
+from ferkit.tracking import FaceTracks
 
 
 def step_response(fps, time_constant=0.3, seconds=1.0):
