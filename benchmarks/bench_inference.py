@@ -33,7 +33,7 @@ def bench_predict(args):
 def bench_crop(args):
     """faces.calibrate_crop on --faces FER2013 faces: the figures CROP_SCALE
     is set from."""
-    from ferkit.faces import calibrate_crop
+    from ferkit.crops import calibrate_crop
 
     data = fer2013.load_csv(args.train)
     train_idx, _ = fer2013.split_indices(data)  # Training faces only: the held-out ones stay out of every choice.
@@ -44,7 +44,7 @@ def bench_crop(args):
           f"{np.percentile(r, 75):.3f}")
     print(f"  box centre - crop centre (sides)  x {np.median(dx):+.3f}, y {np.median(dy):+.3f}")
     if args.detector == "blazeface":
-        from ferkit.faces import calibrate_alignment
+        from ferkit.crops import calibrate_alignment
 
         r, dx, dy = calibrate_alignment(data.images[chosen])
         print(f"  keypoints: crop side / face size  median {np.median(r):.3f}, interquartile "
@@ -91,7 +91,8 @@ def bench_detectors(args):
     import cv2
 
     from ferkit.detectors import DETECTORS
-    from ferkit.faces import face_crop, iou
+    from ferkit.crops import face_crop
+    from ferkit.tracking import iou
     from ferkit.images import to_gray
     from ferkit.inference import Predictor
 
@@ -149,7 +150,7 @@ def bench_rotation(args):
     import cv2
 
     from ferkit.detectors import DETECTORS
-    from ferkit.faces import face_crop
+    from ferkit.crops import face_crop
     from ferkit.inference import Predictor
 
     data = fer2013.load_csv(args.train)
@@ -445,7 +446,8 @@ def bench_jitter(args):
     the switch the reading names the new face's emotion."""
     from ferkit.faces import Analyser
     from ferkit.inference import Predictor
-    from ferkit.smoothing import DEFAULT_TIME_CONSTANT, FaceTracks
+    from ferkit.smoothing import DEFAULT_TIME_CONSTANT
+    from ferkit.tracking import FaceTracks
 
     fps, frames = 30, args.frames
     data = fer2013.load_csv(args.train)
