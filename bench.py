@@ -1,5 +1,6 @@
-"""Benchmarks that print figures: training (benchmarks/bench_training.py) and inference
-(benchmarks/bench_inference.py), one mode each.
+"""Benchmarks that print figures: training (benchmarks/bench_training.py),
+inference (benchmarks/bench_inference.py) and the page
+(benchmarks/bench_page.py), one mode each.
 
     python bench.py csv --train data/train.csv      # load_csv vs pandas' C parser
     python bench.py throughput                      # project loop vs bare model.fit, FLOP rate
@@ -19,10 +20,12 @@
                                                                 # PublicTest under framing, blur, JPEG, occlusion...
     python bench.py closeups --train data/train.csv             # faces that fill the picture: share found
     python bench.py jitter --train data/train.csv --faces 12    # steady clips: top-class changes a second, lag
+    python bench.py page --seconds 10                           # the page in Chromium, both modes: start-up, frames/s
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
 from benchmarks import bench_inference
+from benchmarks import bench_page
 from benchmarks import bench_training
 from ferkit import cli
 
@@ -38,6 +41,8 @@ MODES = {
     "serve": bench_inference.bench_serve, "rotation": bench_inference.bench_rotation,
     "shifts": bench_inference.bench_shifts, "closeups": bench_inference.bench_closeups,
     "jitter": bench_inference.bench_jitter,
+    # The page in a browser, as a user sees it.
+    "page": bench_page.bench_page,
 }
 
 
@@ -69,7 +74,10 @@ def main(argv=None):
     p.add_argument("--frames", type=int, default=150, help="emotions and jitter: video frames (jitter: of each clip)")
     p.add_argument("--url", default="http://127.0.0.1:8000", help="serve: a running serve.py")
     p.add_argument("--clients", type=int, default=4, help="serve: concurrent clients")
-    p.add_argument("--seconds", type=float, default=20, help="serve: how long to send frames")
+    p.add_argument("--seconds", type=float, default=20,
+                   help="serve: how long to send frames; page: seconds of rate lines a mode")
+    p.add_argument("--photo", help="page: what the fake camera shows (default: matplotlib's Grace Hopper photo)")
+    p.add_argument("--serve-model", default=None, help="page: the .onnx model serve.py runs (default: its own)")
     args = p.parse_args(argv)
     args.models = args.model or [cli.RELEASED_MODEL]
     args.model = args.models[0]

@@ -12,7 +12,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import ROOT, run_main
+from conftest import ROOT, assert_one_line_error, run_main
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -243,6 +243,26 @@ def test_bench_serve_counts_frames_without_errors(server):
     assert result.returncode == 0, result.stderr[-2000:]
     line = [l for l in result.stdout.splitlines() if l.startswith("serve:")][0]
     assert " 0 errors" in line and "frames/s" in line and "p95" in line
+
+
+def test_bench_page_times_both_modes_in_chromium():
+    """bench.py page: its own server and browser, a line per mode with the
+    start-up, the first result and frames/s read off the page's rate line."""
+    chromium_with_onnxruntime_web()
+    result = run_main("bench.py", "page", "--seconds", "2")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = {l.split()[0]: l for l in result.stdout.splitlines() if l.startswith("  ")}
+    assert sorted(lines) == ["browser", "server"], result.stdout
+    assert "(in this browser)" in lines["browser"] and "(server " in lines["server"], result.stdout
+    for line in lines.values():
+        first = float(line.split("first result ")[1].split(" s")[0])
+        rate = float(line.split("button, ")[1].split(" frames/s")[0])
+        assert 0 < first < 20 and rate > 1, line
+
+
+def test_bench_page_without_chromium_is_a_one_line_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # No chromium on it.
+    assert_one_line_error(run_main("bench.py", "page"), "page: no chromium here")
 
 
 def test_the_page_says_no_face_and_clears_its_boxes_when_the_camera_stops(server, tmp_path):
