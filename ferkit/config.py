@@ -42,6 +42,8 @@ class TrainConfig:
     curves: str | None = None  # None: beside the model; "": none.
     deterministic: bool = False
     init_from: str | None = None
+    teacher: tuple[str, ...] = ()  # Saved models whose mean probabilities the run is taught by (distill.py).
+    teacher_weight: float = 1.0  # The teachers' share of the targets; the rest is the faces' own labels.
     strategy: str = "auto"
     precision: str = "auto"
 
@@ -53,6 +55,7 @@ class TrainConfig:
         given = {k: v for k, v in vars(args).items() if k in names}
         if given.get("erase") is not None:
             given["erase"] = tuple(given["erase"])
+        given["teacher"] = tuple(given.get("teacher") or ())
         return cls(**{**given, **values})
 
     def as_dict(self):

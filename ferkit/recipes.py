@@ -104,6 +104,11 @@ def build_parser(description, model_name, presets, default_preset):
     # the report's figures; the report's commands name their figure.
     p.add_argument("--curves", default=None, help="training-curve figure, '' for none (default: OUT with _training.png)")
     p.add_argument("--deterministic", action="store_true", help="deterministic ops: bit-identical reruns on CPU, slower")
+    p.add_argument("--teacher", action="append", default=None, metavar="MODEL",
+                   help="distil: train on this saved model's probabilities for the training faces (repeat for an "
+                        "ensemble: their mean), mixed with the labels by --teacher-weight; see distill.py")
+    p.add_argument("--teacher-weight", type=float, default=1.0,
+                   help="with --teacher: the teachers' share of the targets, the rest the faces' own labels")
     p.add_argument("--init-from", default=None, help="start from this saved model's weights (a warm restart: new schedule, fresh optimizer)")
     p.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="tf.distribute strategy; --batch-size is per replica (see distribute.py)")
@@ -152,6 +157,11 @@ def settings_from(args):
         raise cli.UsageError(f"--width {args.width:g}: the width multiplier must be above 0 and at most 4")
     if args.tau < 0:
         raise cli.UsageError("--tau must be 0 or positive")
+    if not 0 < args.teacher_weight <= 1:
+        raise cli.UsageError(f"--teacher-weight {args.teacher_weight:g}: a share in (0, 1]")
+    if args.teacher and args.ferplus and args.label_mode in ("probability", "multitarget"):
+        raise cli.UsageError(f"--teacher trains on soft targets; --label-mode {args.label_mode} draws or picks "
+                             "one class (use crossentropy or majority)")
     if args.balance != "none" and args.ferplus and args.label_mode == "multitarget":
         raise cli.UsageError("--label-mode multitarget does not go with --balance (its loss picks a class itself)")
     recipe.update(balance=args.balance, tau=args.tau)

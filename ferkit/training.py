@@ -68,6 +68,23 @@ def ferplus_split(data, data_path, votes_path, label_mode):
     return labelled.subset(train_idx), val.subset(val_idx), val.subset(test_idx) if len(test_idx) else None
 
 
+def taught(train_set, config, num_classes):
+    """The training faces with the teachers' targets (distill.py): only
+    these faces are read by the teachers, never the validation ones."""
+    from ferkit.distill import blend, teacher_probabilities
+
+    own = train_set.targets if train_set.targets is not None else np.eye(num_classes)[train_set.labels]
+    teacher = teacher_probabilities(config.teacher, train_set.images)
+    if teacher.shape[1] != num_classes:
+        raise cli.UsageError(f"--teacher {config.teacher[0]}: gives {teacher.shape[1]} classes, the data has "
+                             f"{num_classes}")
+    targets = blend(teacher, own, config.teacher_weight)
+    print(f"teachers: {', '.join(config.teacher)} on the {len(train_set)} training faces (flip TTA), "
+          f"weight {config.teacher_weight:g}; they agree with the labels on "
+          f"{np.mean(teacher.argmax(1) == own.argmax(1)):.4f}")
+    return fer2013.Dataset(train_set.images, targets.argmax(1).astype(np.int8), train_set.ids, train_set.usage, targets)
+
+
 def fit(model, train_ds, **fit_kwargs):
     """model.fit over one iterator for the whole run (the shuffle still
     reshuffles each epoch), an epoch being one pass over train_ds. Given a
@@ -97,6 +114,8 @@ def train(config, title):
     held_out = (f"; {len(test_set)} PrivateTest faces held out" + (", scored once at the end" if config.score_test else "")
                 if test_set is not None else "")
     print(f"data: {len(train_set)} training and {len(val_set)} validation faces from {config.train}{held_out}")
+    if config.teacher:
+        train_set = taught(train_set, config, NUM_CLASSES if not config.ferplus else ferplus.NUM_CLASSES)
 
     import tensorflow as tf
 
