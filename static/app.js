@@ -413,8 +413,15 @@ $("stage").classList.toggle("mirrored", $("mirror").checked);
 // Photos -------------------------------------------------------------------
 // A photo scaled down in the browser so that its longer side is at most
 // PHOTO_SIDE (EXIF orientation applied), as a JPEG; small photos go as they are.
-async function shrunk(file) {
-  const image = await createImageBitmap(file, { imageOrientation: "from-image" }).catch(() => null);
+// A dropped photo, decoded once for the analysis and the drawing: its own
+// pixels, no colour conversion (as OpenCV reads them), upright by its EXIF.
+function decoded(file) {
+  return createImageBitmap(file, { imageOrientation: "from-image", colorSpaceConversion: "none",
+                                   premultiplyAlpha: "none" }).catch(() => null);
+}
+
+// What goes to the server: the file, or a JPEG of the decoded photo shrunk to PHOTO_SIDE.
+async function shrunk(file, image) {
   if (!image || Math.max(image.width, image.height) <= PHOTO_SIDE) return file;
   const scale = PHOTO_SIDE / Math.max(image.width, image.height);
   const canvas = document.createElement("canvas");
@@ -426,18 +433,12 @@ async function shrunk(file) {
 }
 
 // A photo read and analysed in this browser, searched as closely as emotions.py searches one.
-async function analyseHere(file) {
-  const image = await createImageBitmap(file, { imageOrientation: "from-image", colorSpaceConversion: "none",
-                                                premultiplyAlpha: "none" }).catch(() => null);
+async function analyseHere(image) {
   if (!image) throw new Error("not an image this browser can read");
   if (image.width * image.height > MAX_PIXELS)
     throw new Error(`${image.width} x ${image.height} pixels is more than the ${MAX_PIXELS.toLocaleString("en")} allowed`);
-  try {
-    const analyser = local;
-    return await exclusive(() => analyser.analyse(image, image.width, image.height, { thorough: true }));
-  } finally {
-    image.close();
-  }
+  const analyser = local;
+  return await exclusive(() => analyser.analyse(image, image.width, image.height, { thorough: true }));
 }
 
 async function showPhoto(file) {
@@ -447,20 +448,24 @@ async function showPhoto(file) {
   box.querySelector("h3").textContent = file.name;
   $("results").prepend(box);
   const note = box.querySelector("p");
-  let answer;
+  let answer, image;
   try {
     await whereChosen; // A photo dropped while the models load waits for them.
-    answer = local ? await analyseHere(file) : await analyse(await shrunk(file), true);
+    image = await decoded(file);
+    answer = local ? await analyseHere(image) : await analyse(await shrunk(file, image), true);
   } catch (e) {
     note.textContent = `Not analysed: ${e.message}`;
+    if (image) image.close();
     return;
   }
-  const image = await createImageBitmap(file, { imageOrientation: "from-image" }).catch(() => null);
   const canvas = box.querySelector("canvas");
   canvas.width = answer.width;
   canvas.height = answer.height;
   const ctx = canvas.getContext("2d");
-  if (image) ctx.drawImage(image, 0, 0, answer.width, answer.height);
+  if (image) {
+    ctx.drawImage(image, 0, 0, answer.width, answer.height);
+    image.close();
+  }
   drawFaces(ctx, answer.faces, Math.max(1, answer.width / 800));
   if (!answer.faces.length) {
     note.textContent = `No face found (${answer.milliseconds} ms).`;
