@@ -1,6 +1,7 @@
 """The public API (ferkit.EmotionReader) and the `ferkit` command: a photo
 from a path, a NumPy image in BGR or RGB, a PIL image, grey; a video with
 steady readings; one-line errors; nothing printed."""
+import json
 import os
 import subprocess
 import sys
@@ -100,3 +101,41 @@ def test_the_ferkit_command_reads_a_photo_outside_the_clone(tmp_path):
     assert bad.returncode == 2 and "no subcommand 'frobnicate'" in bad.stderr
     missing = subprocess.run([command, "emotions", "nope.jpg"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert missing.returncode == 2 and missing.stderr.strip().count("\n") == 0 and "nope.jpg" in missing.stderr
+
+
+def test_ferkit_serve_serves_the_page_outside_the_clone(tmp_path):
+    """`ferkit serve` from a folder that is not the repository: the page and
+    its scripts come from the package (the wheel carries static/), and the
+    server answers. Without the clone's node_modules the page runs in server mode."""
+    import socket
+    import time
+    import urllib.request
+
+    command = os.path.join(os.path.dirname(sys.executable), "ferkit")
+    if not os.path.exists(command):
+        pytest.skip("the ferkit command is not installed (pip install -e . or the wheel)")
+    pytest.importorskip("fastapi")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    server = subprocess.Popen([command, "serve", "--port", str(port)], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                health = json.loads(urllib.request.urlopen(url + "/api/health", timeout=1).read())
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read()
+                time.sleep(0.25)
+        else:
+            pytest.fail("ferkit serve did not answer within 30 s")
+        page = urllib.request.urlopen(url + "/", timeout=5).read().decode()
+        script = urllib.request.urlopen(url + "/static/app.js", timeout=5).read().decode()
+        assert '<script type="module" src="/static/app.js">' in page and "createLocalAnalyser" in script
+        assert health["classes"] and health["model"].endswith(".onnx")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
