@@ -4,7 +4,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from conftest import ROOT, assert_one_line_error, run_main
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from benchmarks.bench_page import BARS_HOLD_A_FACE, fake_camera_flags, free_port, write_y4m  # noqa: E402
 from ferkit import cli  # noqa: E402
 
 MODEL = cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True)  # What serve.py runs by default.
@@ -122,29 +122,6 @@ def test_the_page_and_its_scripts_are_served(client):
 
 # The browser ------------------------------------------------------------------
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_y4m(path, rgb, frames=20, side=640):
-    """A camera video for Chromium's fake capture device: the photo, padded square."""
-    import cv2
-
-    height, width = rgb.shape[:2]
-    scale = side / max(height, width)
-    small = cv2.resize(rgb, (int(width * scale) // 2 * 2, int(height * scale) // 2 * 2))
-    canvas = np.full((side, side, 3), 90, np.uint8)
-    y, x = (side - small.shape[0]) // 2, (side - small.shape[1]) // 2
-    canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
-    yuv = cv2.cvtColor(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR), cv2.COLOR_BGR2YUV_I420).tobytes()
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{side} H{side} F10:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            f.write(b"FRAME\n" + yuv)
-
-
 @pytest.fixture(scope="module")
 def server():
     port = free_port()
@@ -169,17 +146,11 @@ def server():
     process.wait(timeout=10)
 
 
-# True once the bars show a face's probabilities (they sum to 1; with no face, to 0).
-BARS_HOLD_A_FACE = """() => [...document.querySelectorAll('#bars li > span:last-child')]
-    .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9"""
-
-
 def fake_camera(tmp_path, rgb):
     """Chromium's flags for a fake camera that shows rgb."""
     camera = tmp_path / "camera.y4m"
     write_y4m(camera, rgb)
-    return ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-video-capture={camera}"]
+    return fake_camera_flags(camera)
 
 
 def chromium():
