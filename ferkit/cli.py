@@ -19,7 +19,7 @@ from ferkit.errors import DataError, ModelFileError, TrainingStopped, UsageError
 # .keras file and its ONNX copy (an installed wheel has the ONNX copies
 # alone): the default --model of every script that runs one, so they work
 # right after set-up.
-REPO_ROOT, MODELS_DIR = paths.REPO_ROOT, paths.MODELS_DIR
+MODELS_DIR = paths.MODELS_DIR
 RELEASED_MODEL = os.path.join(MODELS_DIR, "fer2013_cnn.keras")
 
 
