@@ -19,6 +19,7 @@ tensors_to_detections_calculator.cc, non_max_suppression_calculator.cc):
 Keypoints, in MediaPipe's order and naming (the subject's right eye is the
 one on the image's left in an unmirrored photo): KEYPOINTS.
 """
+import functools
 import os
 
 import numpy as np
@@ -166,15 +167,18 @@ class BlazeFace:
 
         from ferkit.errors import ModelFileError
 
-        # The close-up pass's model, for a full-range detector (see CLOSE_UP_MODEL).
-        self.close_up = BlazeFace(CLOSE_UP_MODEL, models_dir, min_score, close_up=False) \
-            if close_up and kind != CLOSE_UP_MODEL else None
         spec = MODELS[kind]
         if models_dir is None:
             from ferkit.paths import MODELS_DIR as models_dir
         self.path = os.path.join(models_dir, spec["file"])
-        if not os.path.isfile(self.path):
-            raise ModelFileError(f"{self.path}: no such model file (models/convert_blazeface.py makes it)")
+        # The close-up pass's model (see CLOSE_UP_MODEL), for a full-range
+        # detector: checked here, opened the first time a picture needs it,
+        # so a start-up (emotions.py on one photo) does not pay for it.
+        self._close_up_args = (models_dir, min_score) if close_up and kind != CLOSE_UP_MODEL else None
+        close_up_file = os.path.join(models_dir, MODELS[CLOSE_UP_MODEL]["file"])
+        for path in [self.path] + ([close_up_file] if self._close_up_args else []):
+            if not os.path.isfile(path):
+                raise ModelFileError(f"{path}: no such model file (models/convert_blazeface.py makes it)")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -183,6 +187,11 @@ class BlazeFace:
         self.size = spec["size"]
         self.anchors = anchors(spec["size"], spec["strides"], spec["two_per_cell"])
         self.min_score = min_score
+
+    @functools.cached_property
+    def close_up(self):
+        """The short-range detector of the close-up pass, or None."""
+        return BlazeFace(CLOSE_UP_MODEL, *self._close_up_args, close_up=False) if self._close_up_args else None
 
     def candidates(self, rgb, x0=0, y0=0, zoom_out=1.0):
         """Decoded boxes, keypoints and scores of one pass, in the image's pixels."""

@@ -101,13 +101,13 @@ class EmotionReader:
 
 def as_rgb(image, bgr=None):
     """(a name for the records, the picture as H x W x 3 uint8 RGB)."""
-    from ferkit.images import read_image
+    from ferkit.images import read_image, to_rgb8
 
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         return path, read_image(path)
-    if hasattr(image, "convert") and hasattr(image, "size"):  # A PIL image.
-        return None, np.asarray(image.convert("RGB"))
+    if hasattr(image, "convert") and hasattr(image, "size"):  # A PIL image: converted as read_image converts a file's.
+        return None, to_rgb8(image)
     array = np.asarray(image)
     if array.dtype != np.uint8:
         raise ValueError(f"a NumPy image must be uint8 (0-255), got {array.dtype}")
