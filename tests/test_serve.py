@@ -518,3 +518,78 @@ def test_the_page_recovers_when_the_server_comes_back(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# Counts the page's camera requests and makes each take a moment, as a real
+# camera's permission and start-up do, so that a second click lands while the
+# first is still opening.
+COUNT_CAMERA_OPENS = """
+window.cameraOpens = 0;
+const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = async (constraints) => {
+  window.cameraOpens += 1;
+  await new Promise((r) => setTimeout(r, 300));
+  return open(constraints);
+};
+"""
+
+
+def test_a_double_click_on_the_camera_button_opens_one_camera(server, tmp_path):
+    """The button is disabled while the camera opens: a double click starts one
+    stream and one loop, and the button then offers to stop it."""
+    from playwright.sync_api import sync_playwright
+
+    from ferkit.images import read_image
+
+    executable = chromium()
+    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=args)
+        page = browser.new_page()
+        page.add_init_script(COUNT_CAMERA_OPENS)
+        page.goto(server)
+        page.wait_for_function("document.querySelector('#model').textContent.includes('onnxruntime')")
+        page.dblclick("#camera")
+        page.wait_for_function(BARS_HOLD_A_FACE, timeout=60000)
+        page.wait_for_timeout(700)  # Past the second click's camera, had it been asked for.
+        assert page.evaluate("window.cameraOpens") == 1
+        assert page.inner_text("#camera") == "Stop the camera"
+        page.click("#camera")
+        assert page.inner_text("#camera") == "Start the camera"
+        browser.close()
+
+
+def test_switching_models_while_the_camera_runs_keeps_the_bars_whole(server, tmp_path):
+    """Model switches in the middle of camera frames: a frame read by the model
+    before a switch is dropped, so no error reaches the page and the bars end
+    with the last model's classes, summing to 1."""
+    from playwright.sync_api import sync_playwright
+
+    from ferkit.images import read_image
+
+    executable = chromium_with_onnxruntime_web()
+    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=args)
+        page = browser.new_page()
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        page.goto(server)
+        page.wait_for_function("document.querySelector('#mode').textContent.includes('in this browser')",
+                               timeout=60000)
+        page.click("#camera")
+        page.wait_for_function(BARS_HOLD_A_FACE, timeout=60000)
+        for name in ["fer2013_cnn", "ferplus_cnn", "fer2013_cnn", "ferplus_cnn", "fer2013_cnn"]:
+            page.select_option("#model-choice", name)
+            page.wait_for_timeout(60)  # Shorter than a frame: switches land while frames are read.
+        page.wait_for_function("""() => document.querySelectorAll('#bars li').length === 7 &&
+            [...document.querySelectorAll('#bars li > span:last-child')]
+            .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9""", timeout=60000)
+        page.wait_for_timeout(1000)  # More frames with the last model.
+        shown = page.eval_on_selector_all("#bars li > span:last-child", "items => items.map(s => s.textContent)")
+        assert len(shown) == 7 and abs(sum(map(float, shown)) - 1) < 0.05, shown
+        assert not page.is_visible("#camera-message"), page.inner_text("#camera-message")
+        browser.close()
+    assert errors == [], errors
