@@ -8,7 +8,8 @@
         --label-mode crossentropy --balance logit-adjust --select mean_recall --out runs/resnet/model.keras
 
 Keeps the best model by validation accuracy (or --select) in --out; rerun the
-same command after an interruption to resume from the last finished epoch.
+same command after an interruption to resume from the last finished epoch
+(with --resume, a missing checkpoint is an error instead of a fresh start).
 """
 from ferkit import cli
 from ferkit import recipes

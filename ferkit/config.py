@@ -42,6 +42,7 @@ class TrainConfig:
     curves: str | None = None  # None: beside the model; "": none.
     deterministic: bool = False
     init_from: str | None = None
+    resume: bool = False  # Insist on going on from the checkpoint (a run resumes from one anyway when it is there).
     teacher: tuple[str, ...] = ()  # Saved models whose mean probabilities the run is taught by (distill.py).
     teacher_weight: float = 1.0  # The teachers' share of the targets; the rest is the faces' own labels.
     strategy: str = "auto"

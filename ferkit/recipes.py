@@ -109,6 +109,9 @@ def build_parser(description, model_name, presets, default_preset):
                         "ensemble: their mean), mixed with the labels by --teacher-weight; see distill.py")
     p.add_argument("--teacher-weight", type=float, default=1.0,
                    help="with --teacher: the teachers' share of the targets, the rest the faces' own labels")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from OUT.resume, the last finished epoch's checkpoint, and stop with an error if there "
+                        "is none (a mistyped --out would start over); without it a run resumes when the checkpoint is there")
     p.add_argument("--init-from", default=None, help="start from this saved model's weights (a warm restart: new schedule, fresh optimizer)")
     p.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="tf.distribute strategy; --batch-size is per replica (see distribute.py)")

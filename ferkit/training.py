@@ -159,6 +159,9 @@ def train(config, title):
             print(f"starting from the weights of {config.init_from}")
     if os.path.isdir(backup_dir):
         print(f"resuming from {backup_dir}")
+    elif config.resume:
+        raise cli.UsageError(f"--resume: no checkpoint at {backup_dir} to go on from (is --out {config.out} the "
+                             "run's?); leave --resume out to start afresh")
     train_ds = make_dataset(train_set, global_batch, shuffle=True, augment=recipe["augment"], seed=config.seed,
                             erase=recipe["erase"], mixup_alpha=recipe["mixup"], num_classes=num_classes,
                             sample_targets=label_mode == "probability", balanced=recipe["balance"] == "sample",

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, csv_text, learnable_faces, run_main, run_script, write_csv
+from conftest import ROOT, assert_one_line_error, csv_text, learnable_faces, run_main, run_script, write_csv
 
 from ferkit import fer2013
 from ferkit.files import atomic_output
@@ -39,7 +39,7 @@ def test_sigkill_then_rerun_resumes_from_last_finished_epoch(tmp_path, small_csv
     first.wait()
     logged = len(read_rows(log))
     assert 2 <= logged < 6, "the run should be killed mid-way"
-    second = run_main(*command[1:])
+    second = run_main(*command[1:], "--resume")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "resuming" in second.stdout
     rows = read_rows(log)
@@ -154,3 +154,12 @@ def test_deterministic_runs_give_identical_weights(tmp_path, small_csv):
     # The negative control: another seed, the same flags, other weights, so
     # the comparison above can fail.
     assert any(not np.array_equal(x, z) for x, z in zip(a, c))
+
+
+def test_resume_without_a_checkpoint_is_a_one_line_error(tmp_path, small_csv):
+    """--resume insists on a checkpoint: a mistyped --out stops at once
+    instead of starting over, and writes nothing."""
+    out = tmp_path / "typo.keras"
+    result = run_main("train_dnn.py", "--train", small_csv, "--epochs", "1", "--out", str(out), "--resume")
+    assert_one_line_error(result, f"--resume: no checkpoint at {out}.resume")
+    assert list(tmp_path.iterdir()) == []
