@@ -18,6 +18,8 @@ inference (benchmarks/bench_inference.py) and the page
     python bench.py serve --clients 4 --seconds 20              # a running serve.py: frames/s, p50/p95 latency
     python bench.py shifts --train data/fer2013.csv.gz --ferplus data/fer2013new.csv --model A.onnx --model B.onnx
                                                                 # PublicTest under framing, blur, JPEG, occlusion...
+    python bench.py compare --train data/fer2013.csv.gz --ferplus data/fer2013new.csv --model A.onnx --model B.onnx
+                                                                # PublicTest: B - A with bootstrap intervals
     python bench.py closeups --train data/train.csv             # faces that fill the picture: share found
     python bench.py jitter --train data/train.csv --faces 12    # steady clips: top-class changes a second, lag
     python bench.py page --seconds 10                           # the page in Chromium, both modes: start-up, frames/s
@@ -39,7 +41,7 @@ MODES = {
     "detectors": bench_inference.bench_detectors, "emotions": bench_inference.bench_emotions,
     "runtimes": bench_inference.bench_runtimes, "parity": bench_inference.bench_parity,
     "serve": bench_inference.bench_serve, "rotation": bench_inference.bench_rotation,
-    "shifts": bench_inference.bench_shifts, "closeups": bench_inference.bench_closeups,
+    "shifts": bench_inference.bench_shifts, "compare": bench_inference.bench_compare, "closeups": bench_inference.bench_closeups,
     "jitter": bench_inference.bench_jitter,
     # The page in a browser, as a user sees it.
     "page": bench_page.bench_page,
@@ -52,9 +54,11 @@ def main(argv=None):
     p.add_argument("--train", default="data/train.csv", help="training CSV")
     p.add_argument("--test", default="data/test.csv", help="test CSV")
     p.add_argument("--model", action="append", default=None,
-                   help="Keras model for the predict, detectors, emotions and runtimes benchmarks; shifts: a model "
-                        "(.keras or .onnx) to score, repeated for several (default: models/fer2013_cnn.keras)")
-    p.add_argument("--ferplus", default=None, help="shifts: FER+'s fer2013new.csv, joined to --train (fer2013.csv)")
+                   help="Keras model for the predict, detectors, emotions and runtimes benchmarks; shifts and compare: a "
+                        "model (.keras or .onnx) to score, repeated for several (default: models/fer2013_cnn.keras)")
+    p.add_argument("--ferplus", default=None,
+                   help="shifts and compare: FER+'s fer2013new.csv, joined to --train (fer2013.csv)")
+    p.add_argument("--draws", type=int, default=2000, help="compare: bootstrap draws")
     p.add_argument("--onnx", default=cli.released_model(prefer_onnx=True),
                    help="ONNX model for the emotions and runtimes benchmarks")
     p.add_argument("--repeat", type=int, default=3, help="csv: timings per parser")

@@ -377,6 +377,42 @@ def bench_shifts(args):
         print(f"mean over shifts: accuracy {accuracy:.4f}, mean class recall {recall:.4f}")
 
 
+def bench_compare(args):
+    """The first --model against each other one on FER+'s PublicTest faces
+    (majority labels, flip TTA, as the selection rule reads them): accuracy
+    and mean class recall of each, and each difference with its 95% interval
+    from a paired bootstrap within classes (metrics.paired_bootstrap)."""
+    from ferkit import ferplus
+    from ferkit.inference import Predictor
+    from ferkit.metrics import mean_class_recall, paired_bootstrap
+
+    if not args.ferplus or len(args.models) < 2:
+        raise cli.UsageError("compare needs --ferplus fer2013new.csv and two --model or more (the first is the reference)")
+    data = fer2013.load_csv(args.train)
+    votes = ferplus.load_votes(args.ferplus, data, args.train)
+    majority = ferplus.majority_labels(votes)
+    rows = ferplus.part_rows(data, majority, "PublicTest")
+    faces, labels = data.images[rows], majority[rows]
+    print(f"compare: {len(faces)} PublicTest faces of {args.train}, FER+ majority labels, flip TTA; "
+          f"differences against {os.path.basename(args.models[0])}, 95% intervals of {args.draws} paired draws "
+          "within classes")
+    predicted = {}
+    for path in args.models:
+        predict = Predictor([load_model(path, args.precision)], "flip")
+        if len(predict.class_names) != ferplus.NUM_CLASSES:
+            raise cli.UsageError(f"compare: {path} has {len(predict.class_names)} classes, not FER+'s "
+                                 f"{ferplus.NUM_CLASSES}")
+        predicted[path] = predict(faces).argmax(1)
+        print(f"  {os.path.basename(path)}: accuracy {np.mean(predicted[path] == labels):.4f}, mean class recall "
+              f"{mean_class_recall(labels, predicted[path], ferplus.NUM_CLASSES):.4f}")
+    reference = args.models[0]
+    for path in args.models[1:]:
+        result = paired_bootstrap(labels, predicted[reference], predicted[path], ferplus.NUM_CLASSES, args.draws)
+        print(f"{os.path.basename(path)} - {os.path.basename(reference)}: " + "; ".join(
+            f"{name} {d:+.4f} [{low:+.4f}, {high:+.4f}], ahead in {ahead:.1%} of draws"
+            for name, (d, low, high, ahead) in result.items()))
+
+
 def bench_closeups(args):
     """Faces that fill the picture: --faces validation faces of --train saved
     as PNG at 48, 96 and 192 px, and the Grace Hopper photo cropped to its

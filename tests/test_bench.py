@@ -135,3 +135,28 @@ def test_jitter_counts_changes_and_the_lag_with_and_without_smoothing(tmp_path):
     assert [r[0] for r in rows] == ["raw", "smoothed 0.3 s"], result.stdout
     assert all(int(r[2]) >= 50 for r in rows)  # A real face, enlarged: found in (nearly) every frame.
     assert float(rows[1][1]) <= float(rows[0][1])  # Smoothing never adds changes on a still face.
+
+
+def test_compare_prints_each_model_and_the_difference_with_its_interval(tmp_path, tiny_model):
+    import re
+
+    from conftest import write_ferplus_pair
+    from ferkit import cli
+
+    faces, votes, _, _ = write_ferplus_pair(str(tmp_path))
+    ferplus_model = cli.released_model("ferplus_cnn", prefer_onnx=True)
+    result = run_main("bench.py", "compare", "--train", faces, "--ferplus", votes, "--model", ferplus_model,
+                      "--model", ferplus_model, "--draws", "100")
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = re.findall(rf"^  ferplus_cnn.onnx: accuracy ({NUMBER}), mean class recall ({NUMBER})$",
+                        result.stdout, re.M)
+    assert len(scores) == 2 and scores[0] == scores[1]
+    # A model against itself: no difference in any draw.
+    assert ("ferplus_cnn.onnx - ferplus_cnn.onnx: accuracy +0.0000 [+0.0000, +0.0000], ahead in 0.0% of draws; "
+            "mean class recall +0.0000 [+0.0000, +0.0000], ahead in 0.0% of draws") in result.stdout
+    # FER2013's seven classes cannot be compared on FER+'s eight; one model is nothing to compare.
+    seven = run_main("bench.py", "compare", "--train", faces, "--ferplus", votes, "--model", ferplus_model,
+                     "--model", tiny_model)
+    assert seven.returncode == 2 and f"compare: {tiny_model} has 7 classes, not FER+'s 8" in seven.stderr
+    alone = run_main("bench.py", "compare", "--train", faces, "--ferplus", votes, "--model", ferplus_model)
+    assert alone.returncode == 2 and "two --model or more" in alone.stderr

@@ -62,3 +62,34 @@ def test_keras_metrics_agree_with_numpy():
         ece.update_state(one_hot[part], p[part].astype(np.float32))
     assert float(recall.result()) == pytest.approx(metrics.mean_class_recall(labels, p.argmax(1), 8), abs=1e-6)
     assert float(ece.result()) == pytest.approx(metrics.expected_calibration_error(p, labels), abs=1e-5)
+
+
+def test_paired_bootstrap_keeps_every_class_and_measures_the_difference():
+    from ferkit.metrics import paired_bootstrap
+
+    labels = np.array([0] * 100 + [1] * 10)
+    a = np.zeros(110, int)  # Every face of class 0 right, none of class 1.
+    b = labels.copy()  # Every face right.
+    result = paired_bootstrap(labels, a, b, num_classes=2, draws=300)
+    # Drawn within classes, class 1 keeps its 10 faces in every draw: the
+    # difference of mean recall is 0.5 in each, so the interval is a point.
+    assert result["mean class recall"] == pytest.approx((0.5, 0.5, 0.5, 1.0))
+    assert result["accuracy"] == pytest.approx((10 / 110, 10 / 110, 10 / 110, 1.0))
+    same = paired_bootstrap(labels, a, a, num_classes=2, draws=50)
+    assert same["accuracy"] == (0.0, 0.0, 0.0, 0.0)
+
+
+def test_paired_bootstrap_interval_holds_the_difference_and_narrows_with_more_faces():
+    from ferkit.metrics import paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    widths = []
+    for n in (200, 5000):
+        labels = rng.integers(0, 4, n)
+        a = np.where(rng.random(n) < 0.7, labels, (labels + 1) % 4)  # 70% right.
+        b = np.where(rng.random(n) < 0.75, labels, (labels + 1) % 4)  # 75% right, errors independent of a's.
+        d, low, high, ahead = paired_bootstrap(labels, a, b, num_classes=4, draws=500)["accuracy"]
+        assert low < d < high and d == pytest.approx(np.mean(b == labels) - np.mean(a == labels))
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 3  # About 1 / sqrt(25) as wide.
+    assert low > 0 and ahead > 0.99  # With 5,000 faces, 5 points are sure.
