@@ -6,6 +6,7 @@ The recipe and the flags are in recipes.py, the tf.data pipeline in
 pipeline.py, the optimizer and loss in optim.py, the callbacks in
 callbacks.py.
 """
+import glob
 import math
 import os
 import sys
@@ -102,6 +103,11 @@ def fit(model, train_ds, **fit_kwargs):
 def train(config, title):
     """Run one training job (config: a config.TrainConfig); returns the
     final log rows. title names the model in what is printed."""
+    # Before the data and the teachers are read: a mistyped --out fails at once.
+    # (A multiworker run's other workers keep theirs beside it, as OUT.resume-workerN.)
+    if config.resume and not glob.glob(glob.escape(config.out) + ".resume*"):
+        raise cli.UsageError(f"--resume: no checkpoint at {config.out}.resume to go on from (is --out {config.out} "
+                             "the run's?); leave --resume out to start afresh")
     recipe = settings_from(config)
     architecture = config.arch
     stem = os.path.splitext(config.out)[0]  # The log and the curves default to files beside the model.
@@ -159,9 +165,6 @@ def train(config, title):
             print(f"starting from the weights of {config.init_from}")
     if os.path.isdir(backup_dir):
         print(f"resuming from {backup_dir}")
-    elif config.resume:
-        raise cli.UsageError(f"--resume: no checkpoint at {backup_dir} to go on from (is --out {config.out} the "
-                             "run's?); leave --resume out to start afresh")
     train_ds = make_dataset(train_set, global_batch, shuffle=True, augment=recipe["augment"], seed=config.seed,
                             erase=recipe["erase"], mixup_alpha=recipe["mixup"], num_classes=num_classes,
                             sample_targets=label_mode == "probability", balanced=recipe["balance"] == "sample",
