@@ -593,3 +593,48 @@ def test_switching_models_while_the_camera_runs_keeps_the_bars_whole(server, tmp
         assert not page.is_visible("#camera-message"), page.inner_text("#camera-message")
         browser.close()
     assert errors == [], errors
+
+
+# Opaque pixels of the overlay near white, and near black.
+OVERLAY_INK = """() => { const c = document.querySelector('#overlay');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let white = 0, black = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] < 255) continue;
+      if (d[i] > 220 && d[i + 1] > 220 && d[i + 2] > 220) white++;
+      if (d[i] < 35 && d[i + 1] < 35 && d[i + 2] < 35) black++;
+    }
+    return [white, black]; }"""
+
+
+@pytest.mark.parametrize("colour, ink", [([40, 30, 90], "white"), ([250, 235, 150], "black")])
+def test_a_label_is_written_in_the_ink_that_reads_on_its_colour(server, tmp_path, colour, ink):
+    """Every emotion given one colour (the server's colours replaced): on a
+    dark label the text is white, on a light one black, as drawing.annotate
+    writes it; the box and the label's ground are the colour itself."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    from ferkit.images import read_image
+
+    executable = chromium()
+    args = fake_camera(tmp_path, read_image(grace_hopper()))
+
+    def recoloured(route):
+        answer = route.fetch().json()
+        answer["colours"] = {name: colour for name in answer["colours"]}
+        route.fulfill(body=json.dumps(answer), content_type="application/json")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=args)
+        page = browser.new_page()
+        page.route("**/api/health", recoloured)
+        page.goto(server)
+        page.click("#camera")
+        page.wait_for_function(BARS_HOLD_A_FACE, timeout=60000)
+        page.wait_for_timeout(300)
+        white, black = page.evaluate(OVERLAY_INK)
+        browser.close()
+    written, other = (white, black) if ink == "white" else (black, white)
+    assert written > 30 and other < written / 5, (white, black)
