@@ -14,8 +14,13 @@ def save(fig, path, dpi=120):
     plt.close(fig)
 
 
-def plot_training_curves(rows, path, title):
-    """Loss and accuracy per epoch, training vs validation, from the log rows."""
+def plot_training_curves(rows, path, title, select="accuracy"):
+    """Loss and accuracy per epoch, training vs validation, from the log
+    rows; with select="mean_recall", validation mean class recall beside
+    them. The kept epoch (the best by select, as the run saved it) is marked
+    and named in the title. Returns that epoch's row."""
+    from ferkit.runlog import best_row
+
     epochs = [int(r["epoch"]) for r in rows]
     series = lambda key: [float(r[key]) for r in rows]
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4))
@@ -25,15 +30,20 @@ def plot_training_curves(rows, path, title):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    by_recall = select == "mean_recall"
+    if by_recall:
+        acc_ax.plot(epochs, series("val_mean_recall"), ls="--", label="validation mean class recall")
+        acc_ax.set_ylabel("accuracy, mean class recall")
+    kept = best_row(rows, f"val_{select}")
+    acc_ax.axvline(int(kept["epoch"]), color="gray", ls=":", lw=1)
+    what = "mean class recall" if by_recall else "accuracy"
+    acc_ax.set_title(f"kept: epoch {kept['epoch']}, best validation {what} {float(kept[f'val_{select}']):.4f}")
+    for ax in (loss_ax, acc_ax):
         ax.legend()
-    from ferkit.runlog import best_row
-
-    best = best_row(rows)
-    acc_ax.axhline(float(best["val_accuracy"]), color="gray", ls=":", lw=1)
-    acc_ax.set_title(f"best validation accuracy {float(best['val_accuracy']):.4f} (epoch {best['epoch']})")
     loss_ax.set_title("loss (training loss includes label smoothing)")
     fig.suptitle(title)
     save(fig, path)
+    return kept
 
 
 def plot_timeline(tracks, title, target):

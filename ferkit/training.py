@@ -183,7 +183,7 @@ def train(config, title):
     if curves:
         from ferkit.figures import plot_training_curves
 
-        plot_training_curves(rows, curves, title)
+        plot_training_curves(rows, curves, title, config.select)
     best = best_row(rows, "val_" + config.select)
     scores = ", ".join(f"{name} {float(best[key]):.4f}" for key, name in
                        (("val_accuracy", "accuracy"), ("val_mean_recall", "mean class recall"), ("val_ece", "ECE"))

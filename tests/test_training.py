@@ -100,3 +100,16 @@ def test_bad_training_csv_is_one_line_and_exit_2(tmp_path, case):
     result = run_main("train_dnn.py", "--train", str(path), "--epochs", "1", "--out", str(out))
     assert_one_line_error(result, str(path), *fragments)
     assert not out.exists()
+
+
+def test_the_curves_mark_the_epoch_the_run_kept(tmp_path):
+    """A run kept by mean class recall names that epoch on its curves, not the one of best accuracy."""
+    from ferkit.figures import plot_training_curves
+
+    rows = [{"epoch": str(e), "loss": str(2 - e / 4), "val_loss": str(2 - e / 5), "accuracy": str(e / 4),
+             "val_accuracy": str(a), "val_mean_recall": str(r)}
+            for e, a, r in ((1, 0.5, 0.4), (2, 0.6, 0.7), (3, 0.8, 0.6))]
+    path = tmp_path / "curves.png"
+    assert plot_training_curves(rows, str(path), "run", "mean_recall")["epoch"] == "2"
+    assert path.stat().st_size > 10_000
+    assert plot_training_curves(rows, str(path), "run")["epoch"] == "3"
