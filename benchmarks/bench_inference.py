@@ -333,6 +333,18 @@ def bench_serve(args):
           f"p50 {np.percentile(ms, 50):.0f} ms, p95 {np.percentile(ms, 95):.0f} ms, {len(errors)} errors")
 
 
+def public_test_faces(args):
+    """(faces, FER+ majority labels, FER+ votes) of the PublicTest rows of
+    --train (fer2013.csv) joined to --ferplus: the faces models are chosen on."""
+    from ferkit import ferplus
+
+    data = fer2013.load_csv(args.train)
+    votes = ferplus.load_votes(args.ferplus, data, args.train)
+    majority = ferplus.majority_labels(votes)
+    rows = ferplus.part_rows(data, majority, "PublicTest")
+    return data.images[rows], majority[rows], votes[rows]
+
+
 def bench_shifts(args):
     """Each --model on FER+'s PublicTest faces (majority labels) as they are,
     under each shift of shifts.SHIFTS, and on the subtle faces: a line each
@@ -347,11 +359,7 @@ def bench_shifts(args):
     if not args.ferplus:
         raise cli.UsageError("shifts needs --ferplus fer2013new.csv "
                              "(the labels and the subtle faces come from its votes)")
-    data = fer2013.load_csv(args.train)
-    votes = ferplus.load_votes(args.ferplus, data, args.train)
-    majority = ferplus.majority_labels(votes)
-    rows = ferplus.part_rows(data, majority, "PublicTest")
-    faces, labels, votes = data.images[rows], majority[rows], votes[rows]
+    faces, labels, votes = public_test_faces(args)
     subtle = shifts.subtle_faces(votes, labels)
     views = {name: change(faces) for name, (_, change) in shifts.SHIFTS.items()}
     neutral = ferplus.FERPLUS_CLASSES.index("Neutral")
@@ -393,11 +401,7 @@ def bench_compare(args):
 
     if not args.ferplus or len(args.models) < 2:
         raise cli.UsageError("compare needs --ferplus fer2013new.csv and two --model or more (the first is the reference)")
-    data = fer2013.load_csv(args.train)
-    votes = ferplus.load_votes(args.ferplus, data, args.train)
-    majority = ferplus.majority_labels(votes)
-    rows = ferplus.part_rows(data, majority, "PublicTest")
-    faces, labels = data.images[rows], majority[rows]
+    faces, labels, _ = public_test_faces(args)
     print(f"compare: {len(faces)} PublicTest faces of {args.train}, FER+ majority labels, flip TTA; "
           f"differences against {os.path.basename(args.models[0])}, 95% intervals of {args.draws} paired draws "
           "within classes")

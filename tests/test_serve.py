@@ -153,6 +153,21 @@ def fake_camera(tmp_path, rgb):
     return fake_camera_flags(camera)
 
 
+def grace_hopper_camera(tmp_path):
+    """Chromium's flags for a fake camera that shows the test photo."""
+    from ferkit.images import read_image
+
+    return fake_camera(tmp_path, read_image(grace_hopper()))
+
+
+# The page's mode line once the in-browser models are loaded.
+IN_BROWSER_MODE = "document.querySelector('#mode').textContent.includes('in this browser')"
+# The bars of FER2013's seven classes, holding a face (summing to 1).
+SEVEN_BARS_HOLD_A_FACE = """() => document.querySelectorAll('#bars li').length === 7 &&
+    [...document.querySelectorAll('#bars li > span:last-child')]
+    .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9"""
+
+
 def chromium():
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
@@ -171,10 +186,8 @@ def chromium_with_onnxruntime_web():
 def test_the_page_reads_a_face_from_the_camera_and_a_dropped_photo(server, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    from ferkit.images import read_image
-
     executable = chromium()
-    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    args = grace_hopper_camera(tmp_path)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
         page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
@@ -268,15 +281,14 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
     from ferkit.images import read_image
 
     executable = chromium_with_onnxruntime_web()
-    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    args = grace_hopper_camera(tmp_path)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
         page = browser.new_page()
         posted = []
         page.on("request", lambda r: posted.append(r.url) if r.method == "POST" else None)
         page.goto(server)
-        page.wait_for_function("document.querySelector('#mode').textContent.includes('in this browser')",
-                               timeout=60000)
+        page.wait_for_function(IN_BROWSER_MODE, timeout=60000)
         assert page.evaluate("self.crossOriginIsolated")  # So WebAssembly may use threads.
         page.click("#camera")
         page.wait_for_function(BARS_HOLD_A_FACE, timeout=60000)
@@ -286,9 +298,7 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
         assert posted == [], posted  # No frame left the page.
         # The other released model, chosen in the page: FER2013's seven classes.
         page.select_option("#model-choice", "fer2013_cnn")
-        page.wait_for_function("""() => document.querySelectorAll('#bars li').length === 7 &&
-            [...document.querySelectorAll('#bars li > span:last-child')]
-            .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9""", timeout=60000)
+        page.wait_for_function(SEVEN_BARS_HOLD_A_FACE, timeout=60000)
         assert posted == [], posted
         # A dropped photo is analysed here too: a table, and still nothing posted.
         page.set_input_files("#files", grace_hopper())
@@ -327,10 +337,8 @@ def test_a_camera_started_while_the_models_load_sends_no_frame(server, tmp_path)
     the whole session, in every one of three runs."""
     from playwright.sync_api import sync_playwright
 
-    from ferkit.images import read_image
-
     executable = chromium_with_onnxruntime_web()
-    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    args = grace_hopper_camera(tmp_path)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
         for run in range(3):
@@ -362,8 +370,7 @@ def test_where_the_browser_has_webgpu_the_models_run_on_it(server):
                                     args=["--no-sandbox", "--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"])
         page = browser.new_page()
         page.goto(server)
-        page.wait_for_function("document.querySelector('#mode').textContent.includes('in this browser')",
-                               timeout=60000)
+        page.wait_for_function(IN_BROWSER_MODE, timeout=60000)
         assert "(WebGPU)" in page.inner_text("#mode")
         photo = photo_url(png_bytes(read_image(grace_hopper())), "image/png")
         here, there, backend = page.evaluate("""async (photo) => {
@@ -425,10 +432,8 @@ def test_the_session_downloads_and_a_snapshot(server, tmp_path):
     """The camera session as JSON and CSV, and a PNG snapshot of the mirrored view with its boxes."""
     from playwright.sync_api import sync_playwright
 
-    from ferkit.images import read_image
-
     executable = chromium()
-    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    args = grace_hopper_camera(tmp_path)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
         page = browser.new_page(accept_downloads=True)
@@ -476,8 +481,6 @@ def test_the_page_recovers_when_the_server_comes_back(tmp_path):
     starts again on the same port (the page goes on by itself, the message goes)."""
     from playwright.sync_api import sync_playwright
 
-    from ferkit.images import read_image
-
     executable = chromium()
     port = free_port()
     start = lambda: subprocess.Popen([sys.executable, "serve.py", "--model", MODEL, "--port", str(port)], cwd=ROOT,
@@ -494,7 +497,7 @@ def test_the_page_recovers_when_the_server_comes_back(tmp_path):
                 time.sleep(0.25)
         raise AssertionError("serve.py did not start")
 
-    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    args = grace_hopper_camera(tmp_path)
     process = start()
     try:
         wait_up()
@@ -539,10 +542,8 @@ def test_a_double_click_on_the_camera_button_opens_one_camera(server, tmp_path):
     stream and one loop, and the button then offers to stop it."""
     from playwright.sync_api import sync_playwright
 
-    from ferkit.images import read_image
-
     executable = chromium()
-    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    args = grace_hopper_camera(tmp_path)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
         page = browser.new_page()
@@ -565,10 +566,8 @@ def test_switching_models_while_the_camera_runs_keeps_the_bars_whole(server, tmp
     with the last model's classes, summing to 1."""
     from playwright.sync_api import sync_playwright
 
-    from ferkit.images import read_image
-
     executable = chromium_with_onnxruntime_web()
-    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    args = grace_hopper_camera(tmp_path)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=args)
         page = browser.new_page()
@@ -577,16 +576,13 @@ def test_switching_models_while_the_camera_runs_keeps_the_bars_whole(server, tmp
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         page.goto(server)
-        page.wait_for_function("document.querySelector('#mode').textContent.includes('in this browser')",
-                               timeout=60000)
+        page.wait_for_function(IN_BROWSER_MODE, timeout=60000)
         page.click("#camera")
         page.wait_for_function(BARS_HOLD_A_FACE, timeout=60000)
         for name in ["fer2013_cnn", "ferplus_cnn", "fer2013_cnn", "ferplus_cnn", "fer2013_cnn"]:
             page.select_option("#model-choice", name)
             page.wait_for_timeout(60)  # Shorter than a frame: switches land while frames are read.
-        page.wait_for_function("""() => document.querySelectorAll('#bars li').length === 7 &&
-            [...document.querySelectorAll('#bars li > span:last-child')]
-            .reduce((s, e) => s + parseFloat(e.textContent), 0) > 0.9""", timeout=60000)
+        page.wait_for_function(SEVEN_BARS_HOLD_A_FACE, timeout=60000)
         page.wait_for_timeout(1000)  # More frames with the last model.
         shown = page.eval_on_selector_all("#bars li > span:last-child", "items => items.map(s => s.textContent)")
         assert len(shown) == 7 and abs(sum(map(float, shown)) - 1) < 0.05, shown
@@ -616,10 +612,8 @@ def test_a_label_is_written_in_the_ink_that_reads_on_its_colour(server, tmp_path
 
     from playwright.sync_api import sync_playwright
 
-    from ferkit.images import read_image
-
     executable = chromium()
-    args = fake_camera(tmp_path, read_image(grace_hopper()))
+    args = grace_hopper_camera(tmp_path)
 
     def recoloured(route):
         answer = route.fetch().json()
