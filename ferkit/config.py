@@ -12,7 +12,7 @@ from ferkit.fer2013 import SPLIT_SEED, VAL_SPLIT
 class TrainConfig:
     train: str  # Training CSV, any Kaggle FER2013 layout.
     out: str  # Where the best model goes (.keras).
-    arch: str = "cnn"  # models.ARCHITECTURES: cnn, dnn, resnet.
+    arch: str = "cnn"  # models.ARCHITECTURES: cnn, dnn, resnet, faceres.
     preset: str = "seed"  # recipes.PRESETS
     # The recipe's values, where the flags override the preset's.
     epochs: int | None = None
@@ -45,6 +45,12 @@ class TrainConfig:
     resume: bool = False  # Insist on going on from the checkpoint (a run resumes from one anyway when it is there).
     teacher: tuple[str, ...] = ()  # Saved models whose mean probabilities the run is taught by (distill.py).
     teacher_weight: float = 1.0  # The teachers' share of the targets; the rest is the faces' own labels.
+    # A pretrained backbone (--arch faceres; backbones.py).
+    input_size: int = 112  # The side the 48x48 face is resized to.
+    backbone_weights: str | None = None  # The converted weights; None: models/backbones/ARCH.npz.
+    head_epochs: int | None = None  # Epochs of the head alone, the backbone frozen.
+    backbone_lr: float | None = None  # The backbone's learning rate as a share of the head's.
+    freeze_bn: bool | None = None  # The backbone's BatchNorm statistics frozen (inference mode).
     strategy: str = "auto"
     precision: str = "auto"
 

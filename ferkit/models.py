@@ -224,7 +224,17 @@ def build_resnet(name="resnet", fused_batch_norm=False, num_classes=NUM_CLASSES,
     return keras.Model(inputs, outputs, name=name)
 
 
-ARCHITECTURES = {"cnn": build_cnn, "dnn": build_dnn, "resnet": build_resnet}
+def build_faceres(fused_batch_norm=False, **kwargs):
+    """HSE_FaceRec_tf's MobileNet, pretrained for face recognition, with a new
+    head (backbones.build_faceres: input_size, weights)."""
+    from ferkit.backbones import build_faceres
+
+    return build_faceres(batch_norm=batch_norm_class(fused_batch_norm), **kwargs)
+
+
+ARCHITECTURES = {"cnn": build_cnn, "dnn": build_dnn, "resnet": build_resnet, "faceres": build_faceres}
+# Pretrained face-recognition networks with a new head (backbones.py): they take --input-size and their weights.
+BACKBONES = ("faceres",)
 
 
 def flops_per_image(model):

@@ -22,11 +22,58 @@ def make_schedule(recipe, steps_per_epoch):
     )
 
 
-def make_optimizer(recipe, steps_per_epoch):
+def fine_tuning_adamw():
+    """AdamW for a pretrained backbone under a new head (backbones.py): the
+    backbone's variables learn at backbone_lr_scale times the head's rate,
+    and not at all for the first frozen_steps (the head learns alone first,
+    so that its random start sends no large gradients into the pretrained
+    layers); weight decay, which pulls weights towards zero rather than
+    towards where they started, applies to the head alone. The schedule
+    steps on through the frozen steps, so resuming needs nothing extra."""
+    import keras
+
+    from ferkit.backbones import is_backbone_layer
+
+    @keras.saving.register_keras_serializable(package="fer")
+    class FineTuningAdamW(keras.optimizers.AdamW):
+        def __init__(self, *args, frozen_steps=0, backbone_lr_scale=0.1, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.frozen_steps = int(frozen_steps)
+            self.backbone_lr_scale = float(backbone_lr_scale)
+
+        def build(self, variables):
+            backbone = [v for v in variables if is_backbone_layer(v.path.split("/")[0])]
+            self.exclude_from_weight_decay(var_list=backbone)
+            super().build(variables)
+            self._backbone_keys = {self._var_key(v) for v in backbone}
+
+        def update_step(self, gradient, variable, learning_rate):
+            if self._var_key(variable) in self._backbone_keys:
+                scale = keras.ops.where(self.iterations < self.frozen_steps, 0.0, self.backbone_lr_scale)
+                learning_rate = learning_rate * keras.ops.cast(scale, learning_rate.dtype)
+            return super().update_step(gradient, variable, learning_rate)
+
+        def get_config(self):
+            return {**super().get_config(), "frozen_steps": self.frozen_steps,
+                    "backbone_lr_scale": self.backbone_lr_scale}
+
+    return FineTuningAdamW
+
+
+def make_optimizer(recipe, steps_per_epoch, backbone=False):
+    """The recipe's optimizer; backbone: the model has pretrained layers,
+    which learn at recipe['backbone_lr'] times the rate after
+    recipe['head_epochs'] epochs of the head alone (AdamW only)."""
     import keras
 
     lr = make_schedule(recipe, steps_per_epoch)
     wd = recipe["weight_decay"] or None
+    if backbone:
+        if recipe["optimizer"] != "adamw":
+            raise ValueError("a pretrained backbone is fine-tuned with --optimizer adamw")
+        return fine_tuning_adamw()(lr, weight_decay=recipe["weight_decay"],
+                                   frozen_steps=recipe.get("head_epochs", 0) * steps_per_epoch,
+                                   backbone_lr_scale=recipe.get("backbone_lr", 0.1))
     if recipe["optimizer"] == "sgd":
         return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=wd)
     if recipe["optimizer"] == "adamw":
@@ -40,12 +87,14 @@ def current_lr(optimizer):
 
 
 def compile_model(architecture, recipe, steps_per_epoch, compute="float32", seed=0, num_classes=NUM_CLASSES,
-                  label_mode=None, fused=True, prior=None, width=1.0):
+                  label_mode=None, fused=True, prior=None, width=1.0, backbone=None):
     """A freshly seeded model compiled for training: the one compile path
     that train() and bench.py share. compute is a resolved precision (see
     precision.py), set as Keras' global dtype policy here and nowhere else.
     prior: the training set's class shares, which --balance needs; width:
-    the architecture's width multiplier (models.build_cnn)."""
+    the architecture's width multiplier (models.build_cnn); backbone: for a
+    pretrained architecture (models.BACKBONES), {input_size, weights} (the
+    converted weights file, None for random weights)."""
     import keras
 
     from ferkit import precision
@@ -54,8 +103,18 @@ def compile_model(architecture, recipe, steps_per_epoch, compute="float32", seed
 
     keras.config.set_dtype_policy(precision.policy(compute))
     keras.utils.set_random_seed(seed)
-    model = ARCHITECTURES[architecture](fused_batch_norm=fused, num_classes=num_classes, width=width)
-    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch), loss=make_loss(recipe, label_mode, prior),
+    from ferkit.models import BACKBONES
+
+    pretrained = architecture in BACKBONES
+    model = ARCHITECTURES[architecture](fused_batch_norm=fused, num_classes=num_classes, width=width,
+                                        **((backbone or {}) if pretrained else {}))
+    if pretrained and recipe.get("freeze_bn"):
+        from ferkit.backbones import is_backbone_layer
+
+        for layer in model.layers:  # A BatchNorm that does not train normalises with its moving statistics.
+            if is_backbone_layer(layer.name) and layer.name.endswith("_bn"):
+                layer.trainable = False
+    model.compile(optimizer=make_optimizer(recipe, steps_per_epoch, backbone=pretrained), loss=make_loss(recipe, label_mode, prior),
                   metrics=["accuracy", MeanClassRecall(num_classes), CalibrationError()])
     return model
 

@@ -1,6 +1,8 @@
 """Training recipes (the presets) and the training scripts' flags: what a
 run does, before any data or TensorFlow is touched. settings_from checks the
 flags and gives the recipe a run follows."""
+import argparse
+
 from ferkit import cli
 from ferkit import fer2013
 from ferkit import ferplus
@@ -49,6 +51,16 @@ PRESETS["ferplus"] = dict(PRESETS["long"], epochs=90)
 # shifts (report/README.md, section 11).
 PRESETS["robust"] = dict(PRESETS["ferplus"], epochs=25, augment=(15, 0.12, 0.15), erase=(0.5, 0.25),
                          photometric=0.2, label_smoothing=0.05)
+
+# A pretrained face-recognition backbone (--arch faceres): the robust
+# recipe's augmentation, one epoch of the new head alone, then everything,
+# the backbone at 0.3 of the head's rate (AdamW, warm-up into cosine decay),
+# no weight decay on it (optim.fine_tuning_adamw), its BatchNorm frozen:
+# faceres has near-constant channels (mean ~100, variance ~1e-3), and
+# Keras' batch variance, E[x^2] - E[x]^2 in float32, loses them, so a
+# BatchNorm that trains saturates every ReLU6 and the features go constant
+# (report/README.md, section 12.1).
+PRESETS["backbone"] = dict(PRESETS["robust"], epochs=15, head_epochs=1, backbone_lr=0.3, freeze_bn=True)
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -123,13 +135,29 @@ def build_parser(description, model_name, presets, default_preset):
     return p
 
 
+def add_backbone_flags(p):
+    """The flags of a pretrained backbone (--arch faceres); each defaults to the preset's value."""
+    p.add_argument("--input-size", type=int, default=112,
+                   help="with a backbone: the side, in pixels, the 48x48 face is resized to")
+    p.add_argument("--backbone-weights", default=None,
+                   help="with a backbone: its converted weights (default: models/backbones/ARCH.npz, written by "
+                        "models/convert_backbones.py)")
+    p.add_argument("--head-epochs", type=int, default=None,
+                   help="with a backbone: epochs in which only the new head learns (default: the preset's)")
+    p.add_argument("--backbone-lr", type=float, default=None, metavar="SHARE",
+                   help="with a backbone: its learning rate as a share of the head's (default: the preset's)")
+    p.add_argument("--freeze-bn", action=argparse.BooleanOptionalAction, default=None,
+                   help="with a backbone: keep its BatchNorm statistics as they are (inference mode) "
+                        "(default: the preset's)")
+
 
 def settings_from(args):
     """The preset's recipe with any overrides applied; args: a
     config.TrainConfig (anything with its fields: parsed flags too)."""
     recipe = dict(PRESETS[args.preset])
-    for key in ("epochs", "batch_size", "lr", "mixup", "optimizer", "weight_decay"):
-        if getattr(args, key) is not None:
+    for key in ("epochs", "batch_size", "lr", "mixup", "optimizer", "weight_decay", "head_epochs", "backbone_lr",
+                "freeze_bn"):
+        if getattr(args, key, None) is not None:  # (train_dnn.py's flags have no backbone's.)
             recipe[key] = getattr(args, key)
     if args.erase is not None:
         probability, max_area = args.erase
@@ -139,6 +167,11 @@ def settings_from(args):
             recipe["erase"] = (probability, max_area)
         else:
             raise cli.UsageError("--erase needs a probability in (0, 1] and a largest area in (0.02, 1), or 0 0 for none")
+    recipe.setdefault("head_epochs", 0)
+    recipe.setdefault("backbone_lr", 1.0)
+    recipe.setdefault("freeze_bn", False)
+    if recipe["head_epochs"] < 0 or not 0 <= recipe["backbone_lr"] <= 10:
+        raise cli.UsageError("--head-epochs must be 0 or more, --backbone-lr a share in [0, 10]")
     if recipe["weight_decay"] < 0:
         raise cli.UsageError("--weight-decay must be 0 (off) or positive")
     if args.mixup is not None and args.mixup < 0:

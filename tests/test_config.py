@@ -13,6 +13,7 @@ def parser():
 
     p = recipes.build_parser("t", "cnn", list(recipes.PRESETS), "seed")
     p.add_argument("--arch", choices=sorted(train_cnn.ARCHITECTURES), default="cnn")
+    recipes.add_backbone_flags(p)
     return p
 
 
