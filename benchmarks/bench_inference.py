@@ -484,13 +484,13 @@ def steady_clip(face, frames, rng, side=(480, 640), fps=30):
 
 def bench_jitter(args):
     """Steady readings: --faces validation faces of --train, each a clip of
-    --frames frames at 30 frames/s of a still face (steady_clip), read frame by frame
-    as emotions.py reads a video, without smoothing and with it: top-class
+    --frames frames at 30 frames/s of a still face (steady_clip), each frame's
+    faces read by the inference core (EmotionReader.faces, the video pass) and
+    followed by the trackers emotions.py's video loop uses, without smoothing and with it: top-class
     changes a second and frames with a face. Then the lag to a real change:
     clips that switch from one face to another halfway, and how long after
     the switch the reading names the new face's emotion."""
-    from ferkit.faces import Analyser
-    from ferkit.inference import Predictor
+    from ferkit.reader import EmotionReader
     from ferkit.smoothing import DEFAULT_TIME_CONSTANT
     from ferkit.tracking import FaceTracks
 
@@ -501,9 +501,9 @@ def bench_jitter(args):
     chosen = rng.choice(val_idx, min(args.faces, len(val_idx)), replace=False)
     if len(chosen) == 0:
         raise cli.UsageError(f"--train {args.train}: no validation faces to make clips of")
-    analyser = Analyser(Predictor([load_model(args.onnx, "auto")], tta="flip"))
+    reader = EmotionReader(args.onnx, tta="flip")
     clips = [steady_clip(data.images[i], frames, rng) for i in chosen]
-    found = [analyser.faces(clip) for clip in clips]  # Each frame's faces, read once, smoothed below.
+    found = [reader.faces(clip) for clip in clips]  # Each frame's faces, read once, smoothed below.
 
     def top_classes(faces_by_frame, time_constant):
         tracks, tops = FaceTracks(time_constant), []

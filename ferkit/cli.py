@@ -15,30 +15,10 @@ from ferkit import quiet
 from ferkit.errors import DataError, ModelFileError, TrainingStopped, UsageError  # noqa: F401  (scripts raise them as cli.*)
 
 
-# The models released with the repository (see models/README.md), each as a
-# .keras file and its ONNX copy (an installed wheel has the ONNX copies
-# alone): the default --model of every script that runs one, so they work
-# right after set-up.
-MODELS_DIR = paths.MODELS_DIR
-RELEASED_MODEL = os.path.join(MODELS_DIR, "fer2013_cnn.keras")
-
-
-# The released model emotions.py and serve.py read faces with (models/README.md
-# says how it was chosen).
-EMOTIONS_MODEL = "ferplus_cnn"
-
-
-def released_model(name="fer2013_cnn", prefer_onnx=False):
-    """A released model's path: its ONNX copy where TensorFlow is not
-    installed or the .keras file is not there (an installed wheel), or
-    prefer_onnx asks for it and the copy exists; else the .keras file."""
-    import importlib.util
-
-    keras_file, onnx_file = (os.path.join(MODELS_DIR, name + ext) for ext in (".keras", ".onnx"))
-    if importlib.util.find_spec("tensorflow") is None or not os.path.isfile(keras_file) \
-            or (prefer_onnx and os.path.isfile(onnx_file)):
-        return onnx_file
-    return keras_file
+# The released models, the default --model of every script that runs one
+# (paths.py, beside the inference core), re-exported for the scripts.
+MODELS_DIR, RELEASED_MODEL, EMOTIONS_MODEL = paths.MODELS_DIR, paths.RELEASED_MODEL, paths.EMOTIONS_MODEL
+released_model = paths.released_model
 
 
 def require_keras_model(path, why):

@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 
-from ferkit import cli
+from ferkit.errors import UsageError
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
@@ -41,11 +41,11 @@ def make_strategy(name):
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     config = os.environ.get("TF_CONFIG")
     if not config:
-        raise cli.UsageError("--strategy multiworker needs TF_CONFIG (see the README's 'Several machines')")
+        raise UsageError("--strategy multiworker needs TF_CONFIG (see the README's 'Several machines')")
     try:
         json.loads(config)["cluster"]["worker"]
     except (ValueError, KeyError, TypeError):
-        raise cli.UsageError(f"TF_CONFIG is not a cluster description: {config[:80]!r}") from None
+        raise UsageError(f"TF_CONFIG is not a cluster description: {config[:80]!r}") from None
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 

@@ -22,14 +22,12 @@ import numpy as np
 
 from ferkit import cli
 from ferkit.detectors import DETECT_SIDE, DETECTORS
-from ferkit.faces import Analyser
 from ferkit.fer2013 import DataError
 from ferkit.files import atomic_output
 from ferkit.images import kind_of
-from ferkit.inference import load_model
-from ferkit.records import record
+from ferkit.reader import EmotionReader
+from ferkit.records import face_records, record
 from ferkit.smoothing import DEFAULT_TIME_CONSTANT
-from ferkit.tracking import FaceTracks
 
 
 def parse_args(argv=None):
@@ -91,25 +89,24 @@ def find_inputs(paths, skip=None):
     return found
 
 
-def analyse_photo(path, analyser, out_dir, root, rgb=None):
+def analyse_photo(path, reader, out_dir, root, rgb=None):
     """rgb: the photo already decoded (a named file, checked first), else read here."""
     from ferkit.drawing import annotate
     from ferkit.images import read_image
 
     rgb = read_image(path) if rgb is None else rgb
-    found = analyser.faces([rgb], thorough=True)[0]
+    found = reader.faces([rgb], thorough=True)[0]
     if not found:
         print(f"{path}: no face found")
         records = [record(path, None, None)]
     else:
-        records = [record(path, f.box, f.probabilities, analyser.class_names, face=i, keypoints=f.keypoints)
-                   for i, f in enumerate(found)]
+        records = face_records(path, found, reader.class_names)
     if out_dir:
         from PIL import Image
 
         target = output_path(out_dir, root, path, ".emotions.png")
         with atomic_output(target) as tmp:
-            Image.fromarray(annotate(rgb, labels_of(found, analyser.class_names))).save(tmp, format="PNG")
+            Image.fromarray(annotate(rgb, labels_of(found, reader.class_names))).save(tmp, format="PNG")
     return records
 
 
@@ -123,61 +120,34 @@ def output_path(out_dir, root, path, suffix):
     return os.path.join(out_dir, os.path.splitext(relative)[0] + suffix)
 
 
-def analyse_video(path, analyser, every, out_dir, root, chunk=16, smooth=DEFAULT_TIME_CONSTANT):
-    """Every `every`th frame: faces, tracks and probabilities, smoothed in
-    time (smooth: the time constant in seconds, 0 for none; see
-    smoothing.FaceTracks). With out_dir, also an annotated copy of the
-    video (each frame shows the latest result) and a figure of each face's
-    emotions over time."""
+def analyse_video(path, reader, every, out_dir, root, smooth=DEFAULT_TIME_CONSTANT):
+    """Every `every`th frame's faces, tracked and smoothed in time, through
+    the reader's video loop (EmotionReader.frames). With out_dir, also an
+    annotated copy of the video (each frame shows the latest result) and a
+    figure of each face's emotions over time."""
     import cv2
 
     from ferkit.drawing import annotate
-    from ferkit.records import video_record
 
-    capture = cv2.VideoCapture(path)
-    if not capture.isOpened():
-        raise DataError(path, "cannot be opened as a video")
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    writer, tracks, records, shown = None, FaceTracks(smooth, max_gap=30 * every), [], []
     target = output_path(out_dir, root, path, ".emotions.mp4") if out_dir else None
+    fps, total = video_rate_and_length(path)
+    writer, records, shown, frames = None, [], [], 0
     progress = Progress(path, total)
     with atomic_output(target) if target else contextlib.nullcontext() as tmp:
-        index, done = 0, False
-        while not done:
-            frames, analysed = [], []  # (index, RGB or None) of every frame read, and of the analysed ones.
-            while len(analysed) < chunk:
-                sampled = index % every == 0
-                if sampled or target:
-                    ok, bgr = capture.read()
-                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
-                else:
-                    ok, rgb = capture.grab(), None  # Skipped frames are not decoded.
-                if not ok:
-                    done = True
-                    break
-                frames.append((index, rgb))
-                if sampled:
-                    analysed.append((index, rgb))
-                index += 1
-            results = analyser.faces([rgb for _, rgb in analysed]) if analysed else []
-            by_frame = {}
-            for (i, _), found in zip(analysed, results):
-                readings = tracks.update(i, i / fps, found)
-                by_frame[i] = [r.face for r in readings]
-                records += [video_record(path, i, i / fps, r, analyser.class_names, smooth) for r in readings]
+        for frame in reader.frames(path, every, smooth, decode_all=bool(target)):
+            frames = frame.index + 1
+            if frame.records is not None:
+                records += frame.records
+                shown = labels_of(frame.faces, reader.class_names)
             if target:
-                for i, rgb in frames:
-                    shown = labels_of(by_frame[i], analyser.class_names) if i in by_frame else shown
-                    if writer is None:
-                        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (rgb.shape[1], rgb.shape[0]))
-                    writer.write(cv2.cvtColor(annotate(rgb, shown), cv2.COLOR_RGB2BGR))
-            progress.update(index)
-        progress.close(index)
+                if writer is None:
+                    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                             (frame.rgb.shape[1], frame.rgb.shape[0]))
+                writer.write(cv2.cvtColor(annotate(frame.rgb, shown), cv2.COLOR_RGB2BGR))
+            progress.update(frames)
+        progress.close(frames)
         if writer is not None:
             writer.release()
-        if index == 0:
-            raise DataError(path, "no frames could be read (not a video, or a damaged one)")
     if target and records:
         from ferkit.figures import plot_timeline
 
@@ -186,9 +156,20 @@ def analyse_video(path, analyser, every, out_dir, root, chunk=16, smooth=DEFAULT
                   for (_, face), rows in longest for emotion, p in [dominant(rows)]]
         plot_timeline(panels, os.path.basename(path), output_path(out_dir, root, path, ".emotions-timeline.png"))
     if not records:
-        print(f"{path}: no face found in {index} frames")
+        print(f"{path}: no face found in {frames} frames")
         records = [record(path, None, None)]
     return records
+
+
+def video_rate_and_length(path):
+    """(frames a second, frame count or None) as the video's header says."""
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    try:
+        return capture.get(cv2.CAP_PROP_FPS) or 25.0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    finally:
+        capture.release()
 
 
 class Progress:
@@ -292,18 +273,18 @@ def check_named_files(inputs):
 def main(argv=None):
     args = parse_args(argv)
     inputs = find_inputs(args.paths, skip=args.out_dir)
-    from ferkit.inference import Predictor
-
-    predictor = Predictor([load_model(args.model, args.precision)], tta=args.tta)
-    analyser = Analyser(predictor, args.detector, args.detect_size, align=not args.no_align)
+    reader = EmotionReader(args.model, args.detector, args.tta, align=not args.no_align, precision=args.precision,
+                           detect_size=args.detect_size)
+    print(f"precision: {reader.precision} " + ("(ONNX Runtime)" if reader.runtime == "onnxruntime"
+                                                 else f"(--precision {args.precision})"))
     named_photos = check_named_files(inputs)
     records, started = [], time.perf_counter()  # After the start-up: the time the files themselves took.
     for path, kind, folder in inputs:
         try:
             if kind == "video":
-                records += analyse_video(path, analyser, args.every, args.out_dir, folder, smooth=args.smooth)
+                records += analyse_video(path, reader, args.every, args.out_dir, folder, smooth=args.smooth)
             else:
-                records += analyse_photo(path, analyser, args.out_dir, folder, named_photos.pop(path, None))
+                records += analyse_photo(path, reader, args.out_dir, folder, named_photos.pop(path, None))
         except DataError as e:
             if folder is None:
                 raise  # A file named on the command line: one line, exit 2.
@@ -314,5 +295,5 @@ def main(argv=None):
     if args.json:
         write_json(args.json, records)
     if args.csv:
-        write_csv(args.csv, records, analyser.class_names)
+        write_csv(args.csv, records, reader.class_names)
 

@@ -154,16 +154,22 @@ def accuracy_lines(labels, predicted, class_names=CLASS_NAMES, probabilities=Non
     return lines
 
 
-def load_model(path, precision_flag):
-    """A saved model ready to run in the --precision asked for; prints the
-    precision it resolved to. An .onnx file runs on ONNX Runtime in float32,
-    with no TensorFlow import."""
+def open_model(path, precision="auto"):
+    """(a saved model ready to run, the precision it runs in): an .onnx file
+    on ONNX Runtime in float32, with no TensorFlow import; a .keras file in
+    `precision` resolved (precision.py). Prints nothing."""
     if is_onnx(path):
-        print("precision: float32 (ONNX Runtime)")
-        return OnnxModel(path)
+        return OnnxModel(path), "float32"
     from ferkit.models import load_model as load_keras
     from ferkit.precision import resolve
 
-    compute = resolve(precision_flag)
-    print(f"precision: {compute} (--precision {precision_flag})")
-    return load_keras(path, compute)
+    compute = resolve(precision)
+    return load_keras(path, compute), compute
+
+
+def load_model(path, precision_flag):
+    """open_model for the scripts: the model, with the precision it resolved
+    to printed."""
+    model, compute = open_model(path, precision_flag)
+    print(f"precision: {compute} (ONNX Runtime)" if is_onnx(path) else f"precision: {compute} (--precision {precision_flag})")
+    return model

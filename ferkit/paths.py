@@ -22,3 +22,23 @@ MODELS_DIR = _clone_or_package("models", "released", "blazeface_full_range.onnx"
 STATIC_DIR = _clone_or_package("static", "static", "index.html")
 # onnxruntime-web, installed by `npm ci` (package.json): the page's in-browser runtime.
 ORT_DIST = os.path.join(REPO_ROOT, "node_modules", "onnxruntime-web", "dist")
+
+
+# The released models (models/README.md), each a .keras file and its ONNX
+# copy (an installed wheel has the copies alone): the default model of every
+# script and of EmotionReader.
+EMOTIONS_MODEL = "ferplus_cnn"  # What emotions.py, the server, the page and EmotionReader read faces with.
+RELEASED_MODEL = os.path.join(MODELS_DIR, "fer2013_cnn.keras")  # The Kaggle model: predict.py, confusion.py.
+
+
+def released_model(name="fer2013_cnn", prefer_onnx=False):
+    """A released model's path: its ONNX copy where TensorFlow is not
+    installed or the .keras file is not there (an installed wheel), or
+    prefer_onnx asks for it and the copy exists; else the .keras file."""
+    import importlib.util
+
+    keras_file, onnx_file = (os.path.join(MODELS_DIR, name + ext) for ext in (".keras", ".onnx"))
+    if importlib.util.find_spec("tensorflow") is None or not os.path.isfile(keras_file) \
+            or (prefer_onnx and os.path.isfile(onnx_file)):
+        return onnx_file
+    return keras_file

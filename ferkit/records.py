@@ -26,6 +26,12 @@ def record(path, box, probabilities, names=CLASS_NAMES, frame=None, seconds=None
     }
 
 
+def face_records(path, found, names):
+    """The records of a picture's faces (records.Face), numbered from 0; a
+    face becomes a record here and in video_record, nowhere else."""
+    return [record(path, f.box, f.probabilities, names, face=i, keypoints=f.keypoints) for i, f in enumerate(found)]
+
+
 def video_record(path, frame, seconds, reading, names, smooth):
     """A video face's record (record above) from a tracking.Reading: with
     smoothing on, the frame's own probabilities as raw_probabilities (None

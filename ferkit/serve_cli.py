@@ -27,13 +27,11 @@ import time
 
 from ferkit import cli
 from ferkit import paths
-from ferkit.detectors import DETECT_SIDE, DETECTORS
+from ferkit.detectors import DETECTORS
 from ferkit.drawing import COLOURS
-from ferkit.faces import Analyser
 from ferkit.fer2013 import DataError
 from ferkit.images import ImageTooLarge, read_image
-from ferkit.inference import load_model
-from ferkit.records import record
+from ferkit.reader import EmotionReader
 
 MAX_BODY_BYTES = 10 * 2**20  # 10 MiB: a phone photo is 2-6 MB.
 MAX_PIXELS = 50_000_000  # A 50-megapixel photo; anything larger is refused before decoding.
@@ -98,9 +96,9 @@ async def image_bytes(request):
     return await upload.read(), upload.filename or "upload"
 
 
-def create_app(analyser, model_name, runtime, precision, model_path=None):
+def create_app(reader):
     """The ASGI app: the page, /api/health and /api/emotions over one
-    analyser; with an .onnx model_path and onnxruntime-web installed, also
+    EmotionReader (reader.py), the core every door shares; with an .onnx model_path and onnxruntime-web installed, also
     what the page needs to compute in the browser (/api/model.onnx, the
     detector, /ort/)."""
     import mimetypes
@@ -114,6 +112,7 @@ def create_app(analyser, model_name, runtime, precision, model_path=None):
     mimetypes.add_type("text/javascript", ".mjs")
     mimetypes.add_type("application/wasm", ".wasm")
     app = FastAPI(title="Emotions", docs_url=None, redoc_url=None)
+    model_path, model_name = reader.model_path, os.path.basename(reader.model_path)
     in_browser = bool(model_path and model_path.lower().endswith(".onnx") and os.path.isdir(ORT_DIST)
                       and all(os.path.isfile(path) for path in BROWSER_DETECTORS.values()))
 
@@ -135,8 +134,9 @@ def create_app(analyser, model_name, runtime, precision, model_path=None):
 
     @app.get("/api/health")
     def health():
-        return {"model": model_name, "classes": list(analyser.class_names), "runtime": runtime,
-                "precision": precision, "colours": {c: COLOURS.get(c, (255, 255, 255)) for c in analyser.class_names},
+        return {"model": model_name, "classes": list(reader.class_names), "runtime": reader.runtime,
+                "precision": reader.precision,
+                "colours": {c: COLOURS.get(c, (255, 255, 255)) for c in reader.class_names},
                 "in_browser": in_browser}
 
     @app.get("/api/model.onnx")
@@ -193,11 +193,9 @@ def create_app(analyser, model_name, runtime, precision, model_path=None):
 
         def analyse():
             with lock:
-                return analyser.faces([rgb], thorough=thorough)[0]
+                return reader.read(rgb, bgr=False, thorough=thorough)
 
-        found = await run_in_threadpool(analyse)
-        faces = [record(name, f.box, f.probabilities, analyser.class_names, face=i, keypoints=f.keypoints)
-                 for i, f in enumerate(found)]
+        faces = [dict(r, file=name) for r in await run_in_threadpool(analyse)]
         return {"width": rgb.shape[1], "height": rgb.shape[0], "faces": faces,
                 "milliseconds": round(1000 * (time.perf_counter() - started), 1)}
 
@@ -208,15 +206,9 @@ def create_app(analyser, model_name, runtime, precision, model_path=None):
 
 
 def build(model_path, precision="auto", tta="flip", detector="blazeface"):
-    """(app, analyser) for a model file; what main and the tests run."""
-    from ferkit.inference import Predictor, is_onnx
-    from ferkit.precision import resolve
-
-    model = load_model(model_path, precision)
-    analyser = Analyser(Predictor([model], tta=tta), detector, DETECT_SIDE)
-    runtime = "onnxruntime" if is_onnx(model_path) else "tensorflow"
-    compute = "float32" if is_onnx(model_path) else resolve(precision)
-    return create_app(analyser, os.path.basename(model_path), runtime, compute, model_path), analyser
+    """(app, reader) for a model file; what main and the tests run."""
+    reader = EmotionReader(model_path, detector, tta, precision=precision)
+    return create_app(reader), reader
 
 
 def main(argv=None):

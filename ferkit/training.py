@@ -13,13 +13,12 @@ import sys
 
 import numpy as np
 
-from ferkit import cli
 from ferkit import fer2013
 from ferkit import ferplus
 from ferkit import paths
 from ferkit.balance import class_prior
 from ferkit.callbacks import make_callbacks
-from ferkit.errors import TrainingStopped
+from ferkit.errors import TrainingStopped, UsageError
 from ferkit.fer2013 import NUM_CLASSES
 from ferkit.metrics import summary, summary_line
 from ferkit.optim import compile_model
@@ -41,12 +40,12 @@ def load_split(train, ferplus_votes=None, label_mode="majority", val_split=fer20
         raise fer2013.DataError(train, "has no label column, so it cannot train a model")
     if ferplus_votes:
         if limit is not None:
-            raise cli.UsageError("--limit does not go with --ferplus, which joins the whole file row by row")
+            raise UsageError("--limit does not go with --ferplus, which joins the whole file row by row")
         return ferplus_split(data, train, ferplus_votes, label_mode)
     try:
         train_idx, val_idx = fer2013.split_indices(data, val_split, split_seed)
     except ValueError as e:
-        raise cli.UsageError(str(e)) from None
+        raise UsageError(str(e)) from None
     if len(train_idx) == 0 or len(val_idx) == 0:
         raise fer2013.DataError(train, f"too few rows for a training and a validation part ({len(data)} rows)")
     test_idx = fer2013.test_indices(data)
@@ -80,7 +79,7 @@ def taught(train_set, config, num_classes):
     own = train_set.targets if train_set.targets is not None else np.eye(num_classes)[train_set.labels]
     teacher = teacher_probabilities(config.teacher, train_set.images)
     if teacher.shape[1] != num_classes:
-        raise cli.UsageError(f"--teacher {config.teacher[0]}: gives {teacher.shape[1]} classes, the data has "
+        raise UsageError(f"--teacher {config.teacher[0]}: gives {teacher.shape[1]} classes, the data has "
                              f"{num_classes}")
     targets = blend(teacher, own, config.teacher_weight)
     print(f"teachers: {', '.join(config.teacher)} on the {len(train_set)} training faces (flip TTA), "
@@ -96,10 +95,10 @@ def backbone_options(config):
 
     weights = config.backbone_weights or os.path.join(paths.MODELS_DIR, "backbones", f"{config.arch}.npz")
     if not os.path.isfile(weights):
-        raise cli.UsageError(f"{weights}: no converted {config.arch} weights; run models/convert_backbones.py first "
+        raise UsageError(f"{weights}: no converted {config.arch} weights; run models/convert_backbones.py first "
                              "(or name the file with --backbone-weights)")
     if config.input_size not in INPUT_SIZES:
-        raise cli.UsageError(f"--input-size {config.input_size}: one of {', '.join(map(str, INPUT_SIZES))}")
+        raise UsageError(f"--input-size {config.input_size}: one of {', '.join(map(str, INPUT_SIZES))}")
     return {"input_size": config.input_size, "weights": weights}
 
 
@@ -132,7 +131,7 @@ def train(config, title):
     # Before the data and the teachers are read: a mistyped --out fails at once.
     # (A multiworker run's other workers keep theirs beside it, as OUT.resume-workerN.)
     if config.resume and not glob.glob(glob.escape(config.out) + ".resume*"):
-        raise cli.UsageError(f"--resume: no checkpoint at {config.out}.resume to go on from (is --out {config.out} "
+        raise UsageError(f"--resume: no checkpoint at {config.out}.resume to go on from (is --out {config.out} "
                              "the run's?); leave --resume out to start afresh")
     recipe = settings_from(config)
     architecture = config.arch
@@ -191,7 +190,7 @@ def train(config, title):
 
             start = load_model(config.init_from)
             if [w.shape for w in start.weights] != [w.shape for w in model.weights]:
-                raise cli.UsageError(f"--init-from {config.init_from}: not a {architecture} model of width {config.width:g}")
+                raise UsageError(f"--init-from {config.init_from}: not a {architecture} model of width {config.width:g}")
             model.set_weights(start.get_weights())
             print(f"starting from the weights of {config.init_from}")
         elif backbone:

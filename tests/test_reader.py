@@ -62,6 +62,29 @@ def test_bad_input_raises_one_line_errors(reader, tmp_path):
         next(reader.read_video(str(tmp_path / "none.mp4")))
 
 
+def test_what_a_new_user_passes_gets_an_answer_or_a_line_that_says_what_to_pass(reader, tmp_path):
+    # No pixels: a one-line error, not a ZeroDivisionError from the detector.
+    for empty in (np.zeros((0, 0, 3), np.uint8), np.zeros((0, 5), np.uint8)):
+        with pytest.raises(ValueError, match="at least one pixel"):
+            reader.read(empty)
+    # An encoded file's bytes (what a web upload gives) read as the file would.
+    data = open(hopper_path(), "rb").read()
+    (from_bytes,), (from_file,) = reader.read(data), reader.read(hopper_path())
+    assert from_bytes["box"] == from_file["box"] and from_bytes["probabilities"] == from_file["probabilities"]
+    assert from_bytes["file"] is None
+    with pytest.raises(ValueError, match="pass the encoded file's bytes themselves"):
+        reader.read(np.array(data))  # The same bytes as a NumPy scalar: |S dtype.
+    with pytest.raises(ValueError, match="these bytes are empty"):
+        reader.read(b"")
+    with pytest.raises(DataError, match="the image bytes: not an image file"):
+        reader.read(b"certainly not a picture")
+    # A photo handed to read_video: told to use read(), not one silent frame.
+    png = tmp_path / "face.png"
+    cv2.imwrite(str(png), cv2.imread(hopper_path()))
+    with pytest.raises(DataError, match="is a photo, not a video: read it with read()"):
+        next(reader.read_video(str(png)))
+
+
 def test_read_video_yields_each_frame_with_tracks_and_smoothing(reader, tmp_path):
     face = cv2.imread(hopper_path())[80:360, 130:400]
     path = str(tmp_path / "clip.mp4")
@@ -80,6 +103,13 @@ def test_read_video_yields_each_frame_with_tracks_and_smoothing(reader, tmp_path
     assert any(r["probabilities"] != r["raw_probabilities"] for r in rest)
     (raw,) = next(reader.read_video(path, smooth=0))[2]
     assert "raw_probabilities" not in raw
+    # The command line's --json is this very loop: the same records, value for value.
+    from conftest import run_main
+
+    out = tmp_path / "clip.json"
+    result = run_main("emotions.py", path, "--every", "2", "--json", str(out))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(out.read_text()) == [r for _, _, records in frames for r in records]
 
 
 def test_the_ferkit_command_reads_a_photo_outside_the_clone(tmp_path):

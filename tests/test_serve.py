@@ -51,6 +51,16 @@ def test_health_names_the_model_and_its_classes(client):
     assert set(answer["colours"]) == set(answer["classes"])
 
 
+def test_the_servers_answer_is_the_inference_cores(client):
+    """The server reads a frame through EmotionReader, the core every door uses."""
+    from ferkit import EmotionReader
+
+    data = open(grace_hopper(), "rb").read()
+    answer = client.post("/api/emotions", files={"file": ("grace.jpg", data, "image/jpeg")}).json()
+    expected = [dict(r, file="grace.jpg") for r in EmotionReader(MODEL).read(data, thorough=False)]
+    assert answer["faces"] == expected and len(expected) == 1
+
+
 def test_a_photo_gets_the_same_faces_as_emotions_py(client, tmp_path):
     """A dropped photo (?photo=1) is searched as emotions.py searches a photo."""
     data = open(grace_hopper(), "rb").read()
