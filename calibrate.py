@@ -19,6 +19,8 @@ copy, predict.py, emotions.py, serve.py, the page) with no side file:
 Both are fitted on the probabilities the scripts show: each TTA view
 corrected, then averaged, as the folded model does.
 """
+import os
+
 import numpy as np
 
 from ferkit import cli
@@ -91,6 +93,7 @@ def main(argv=None):
     print("prior (training class shares): " + ", ".join(f"{p:.4f}" for p in prior))
 
     from ferkit.balance import fold_into_output
+    from ferkit.card import fingerprint, git_commit, read_card
     from ferkit.models import load_model, save_float16, save_model
 
     model = load_model(args.model, "float32")
@@ -113,7 +116,13 @@ def main(argv=None):
           f"{summary_line(summary(final, labels, num_classes))}")
 
     fold_into_output(model, temperature, prior, tau)
-    (save_float16 if args.float16 else save_model)(model, args.out)
+    card = {"made_by": "calibrate.py", "commit": git_commit(), "source": fingerprint(args.model),
+            "source_card": read_card(args.model),
+            "calibration": {"tau": round(float(tau), 4), "temperature": round(float(temperature), 6),
+                            "tta": args.tta, "chosen_on": f"{len(labels)} validation faces of {os.path.basename(args.train)}"},
+            "scores": {k: round(float(v), 6) for k, v in summary(final, labels, num_classes).items()
+                       if isinstance(v, (int, float))}}
+    (save_float16 if args.float16 else save_model)(model, args.out, card=card)
     saved = load_model(args.out, "float32")
     difference = np.abs(corrected(views_of(saved, val_set.images, args.tta)) - final).max()
     print(f"saved {args.out}; its probabilities match the corrected ones within {difference:.1e}")

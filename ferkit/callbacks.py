@@ -3,13 +3,16 @@ finished epoch, the per-epoch log and the best-model checkpoint."""
 import math
 import time
 
+from ferkit.card import with_epoch
 from ferkit.errors import TrainingStopped
 from ferkit.optim import current_lr
 from ferkit.runlog import progress_line, read_log, time_left, write_log
 
 
-def make_callbacks(model, inference_model, out, log_path, backup_dir, select="accuracy"):
-    """Keras callbacks: resume (BackupAndRestore), log, best model, NaN guard."""
+def make_callbacks(model, inference_model, out, log_path, backup_dir, select="accuracy", card=None):
+    """Keras callbacks: resume (BackupAndRestore), log, best model, NaN guard.
+    card: the run's model card (card.training_card); the saved model carries
+    it with the epoch kept and its validation scores."""
     import keras
 
     from ferkit.models import save_model
@@ -44,7 +47,7 @@ def make_callbacks(model, inference_model, out, log_path, backup_dir, select="ac
             if row.get(monitor, -1.0) > self.best:
                 self.best = row[monitor]
                 inference_model.set_weights(self.model.get_weights())
-                save_model(inference_model, out)
+                save_model(inference_model, out, card=with_epoch(card, row) if card is not None else None)
                 row["saved"] = 1
             else:
                 row["saved"] = 0

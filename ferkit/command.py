@@ -2,10 +2,11 @@
 
     ferkit emotions photo.jpg clip.mp4 --json faces.json   # as emotions.py
     ferkit serve --port 8080                                # as serve.py (needs ferkit[serve])
+    ferkit info models/ferplus_cnn.onnx                     # how a model file was made (its card)
     ferkit --version
 
-Each subcommand takes the same flags as the repository's script of that
-name (`ferkit emotions --help`)."""
+Each subcommand but info takes the same flags as the repository's script of
+that name (`ferkit emotions --help`)."""
 import sys
 
 from ferkit import __version__
@@ -16,6 +17,7 @@ SUBCOMMANDS = {
     "emotions": ("ferkit.emotions_cli", "read the emotions of the faces in photos, folders and videos", ()),
     "serve": ("ferkit.serve_cli", "a local web page: live webcam emotions and photo drop",
               ("fastapi", "uvicorn", "multipart")),
+    "info": ("ferkit.info_cli", "say how a model file was made: its classes, data, recipe, commit and scores", ()),
 }
 
 USAGE = "usage: ferkit {" + ",".join(SUBCOMMANDS) + "} [flags]  (ferkit SUBCOMMAND --help for its flags)\n\n" + \

@@ -315,13 +315,14 @@ def read_class_names(path):
     return names
 
 
-def save_model(model, path, float16_weights=False):
+def save_model(model, path, float16_weights=False, card=None):
     """Save a model as its float32 stock-layer copy, with the names of the
     classes it predicts, written atomically. float16_weights: the weights
     stored in float16 (half the size) under the same float32 layers, so
     plain keras.saving.load_model gives float32 variables and float32 math;
     a float16 dtype policy instead would have Keras emulate float16 on a CPU
-    (22 faces/s against 407 for the FER+ release, 2 cores of an AMD EPYC)."""
+    (22 faces/s against 407 for the FER+ release, 2 cores of an AMD EPYC).
+    card: how the model was made (card.py), written beside the labels."""
     import json
     import zipfile
 
@@ -333,6 +334,10 @@ def save_model(model, path, float16_weights=False):
             store_weights_in_float16(tmp)
         with zipfile.ZipFile(tmp, "a") as z:
             z.writestr(LABELS_ENTRY, json.dumps({"label_set": label_set_for(len(names)), "class_names": list(names)}))
+            if card is not None:
+                from ferkit.card import CARD_ENTRY
+
+                z.writestr(CARD_ENTRY, json.dumps(card, indent=1, sort_keys=True))
 
 
 def store_weights_in_float16(path):
@@ -372,10 +377,10 @@ def store_weights_in_float16(path):
                 zout.writestr(item, data)
 
 
-def save_float16(model, path):
+def save_float16(model, path, card=None):
     """Save a model with its weights stored in float16, for release: half the
     size of float32 (23 MB for the CNN), float32 stock Keras layers that
     keras.saving.load_model opens with safe_mode and runs at float32 speed.
     The prediction changes the rounding causes are measured in
     models/README.md."""
-    save_model(model, path, float16_weights=True)
+    save_model(model, path, float16_weights=True, card=card)

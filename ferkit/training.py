@@ -18,6 +18,7 @@ from ferkit import ferplus
 from ferkit import paths
 from ferkit.balance import class_prior
 from ferkit.callbacks import make_callbacks
+from ferkit.card import training_card
 from ferkit.errors import TrainingStopped, UsageError
 from ferkit.fer2013 import NUM_CLASSES
 from ferkit.metrics import summary, summary_line
@@ -205,7 +206,11 @@ def train(config, title):
                             sample_targets=label_mode == "probability", balanced=recipe["balance"] == "sample",
                             photometric=recipe["photometric"])
     val_ds = make_dataset(val_set, 512, num_classes=num_classes)
-    callbacks = make_callbacks(model, inference_model, out, log_path, backup_dir, config.select)
+    data_files = {"train": config.train, "ferplus": config.ferplus, "init_from": config.init_from,
+                  "backbone": backbone and backbone["weights"],
+                  **{f"teacher{i + 1}": path for i, path in enumerate(config.teacher)}}
+    card = training_card(config, dict(recipe, precision=compute, replicas=replicas), data_files)
+    callbacks = make_callbacks(model, inference_model, out, log_path, backup_dir, config.select, card)
     try:
         with strategy.scope():
             fit_for(strategy, fit)(model, train_ds, val_ds, recipe["epochs"], callbacks, global_batch,

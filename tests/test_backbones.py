@@ -136,8 +136,8 @@ def test_the_input_adapter_gives_three_equal_channels_in_the_pixel_range():
     assert rgb.shape == (1, 96, 96, 3)
     np.testing.assert_array_equal(rgb[..., 0], rgb[..., 1])
     np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
-    assert 0 <= rgb.min() < 3 and 252 < rgb.max() <= 255  # [0, 255], as the network was trained; not rescaled.
-    assert abs(rgb.mean() - face.mean()) < 1.0
+    assert 0 <= rgb.min() < 0.01 and 0.99 < rgb.max() <= 1  # [0, 1]; the first kernel carries the 255.
+    assert abs(255 * rgb.mean() - face.mean()) < 1.0
     assert np.all(np.diff(rgb[0, 10, :, 0]) >= 0)  # Still a ramp, left to right.
 
 
