@@ -26,66 +26,102 @@ inference (benchmarks/bench_inference.py) and the page
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
+import argparse
+
 from benchmarks import bench_inference
 from benchmarks import bench_page
 from benchmarks import bench_training
 from ferkit import cli
 
+# Every flag a benchmark may take, defined once: name -> (argparse keywords).
+FLAGS = {
+    "train": dict(default="data/train.csv", help="training CSV"),
+    "test": dict(default="data/test.csv", help="test CSV"),
+    "model": dict(action="append", default=None,
+                  help="a model (.keras or .onnx); shifts and compare: repeat it for several "
+                       "(default: models/fer2013_cnn.keras)"),
+    "ferplus": dict(default=None, help="FER+'s fer2013new.csv, joined to --train (fer2013.csv)"),
+    "draws": dict(type=int, default=2000, help="bootstrap draws"),
+    "onnx": dict(default=None, help="ONNX model (default: the released FER2013 model's copy)"),
+    "repeat": dict(type=int, default=3, help="timings per parser"),
+    "images": dict(type=int, default=3072, help="images per epoch"),
+    "epochs": dict(type=int, default=3, help="epochs (the first is not timed)"),
+    "batch-size": dict(type=int, default=128, help="batch size"),
+    "preset": dict(default="fast", help="recipe (optimizer, augmentation)"),
+    "arch": dict(dest="model_arch", default="cnn", choices=["cnn", "dnn", "resnet", "faceres"],
+                 help="architecture (faceres: random weights, the pretrained ones change no timing)"),
+    "limit": dict(type=int, default=6000, help="training rows"),
+    "precision": dict(default="float32", help="precision of the models run"),
+    "detector": dict(default="haar", help="detector"),
+    "detector-list": dict(default="blazeface,haar,mtcnn", help="detectors to compare"),
+    "faces": dict(type=int, default=600, help="faces"),
+    "pad": dict(type=int, default=0, help="edge pixels around each pasted 48x48 face"),
+    "angles": dict(default="0,15,-15,30,-30", help="angles in degrees"),
+    "photos": dict(type=int, default=31, help="photos"),
+    "frames": dict(type=int, default=150, help="video frames (jitter: of each clip)"),
+    "url": dict(default="http://127.0.0.1:8000", help="a running serve.py"),
+    "clients": dict(type=int, default=4, help="concurrent clients"),
+    "seconds": dict(type=float, default=20, help="serve: how long to send frames; page: seconds of rate lines a mode"),
+    "photo": dict(default=None, help="what the fake camera shows (default: matplotlib's Grace Hopper photo)"),
+    "serve-model": dict(default=None, help="the .onnx model serve.py runs (default: its own)"),
+}
+
+# mode -> (function, what it measures, its flags).
 MODES = {
     # Training: what an epoch costs, and what feeds it.
-    "csv": bench_training.bench_csv, "throughput": bench_training.bench_throughput,
-    "breakdown": bench_training.bench_breakdown, "epochs": bench_training.bench_epochs,
-    "precision": bench_training.bench_precision, "memory": bench_training.bench_memory,
+    "csv": (bench_training.bench_csv, "load_csv against pandas' C parser", ["train", "repeat"]),
+    "throughput": (bench_training.bench_throughput, "the project's loop against bare model.fit, FLOP rate",
+                   ["images", "epochs", "batch-size", "preset", "arch", "precision"]),
+    "breakdown": (bench_training.bench_breakdown, "where an epoch's seconds go",
+                  ["images", "epochs", "batch-size", "precision"]),
+    "epochs": (bench_training.bench_epochs, "seconds per epoch of train_cnn.py", ["train", "epochs"]),
+    "precision": (bench_training.bench_precision, "train_cnn.py in float32 against bfloat16",
+                  ["train", "epochs", "limit"]),
+    "memory": (bench_training.bench_memory, "peak memory of training and predict.py", ["train", "test"]),
     # Inference: scripts, detectors, runtimes, the server.
-    "predict": bench_inference.bench_predict, "crop": bench_inference.bench_crop,
-    "detectors": bench_inference.bench_detectors, "emotions": bench_inference.bench_emotions,
-    "runtimes": bench_inference.bench_runtimes, "parity": bench_inference.bench_parity,
-    "serve": bench_inference.bench_serve, "rotation": bench_inference.bench_rotation,
-    "shifts": bench_inference.bench_shifts, "compare": bench_inference.bench_compare, "closeups": bench_inference.bench_closeups,
-    "jitter": bench_inference.bench_jitter,
+    "predict": (bench_inference.bench_predict, "predict.py end to end", ["test", "model"]),
+    "crop": (bench_inference.bench_crop, "a detector's box against FER2013's crop", ["train", "detector", "faces"]),
+    "detectors": (bench_inference.bench_detectors, "BlazeFace, Haar and MTCNN on pasted real faces",
+                  ["train", "model", "detector-list", "faces", "pad"]),
+    "rotation": (bench_inference.bench_rotation, "turned faces: aligned crops against upright ones",
+                 ["train", "model", "faces", "angles"]),
+    "emotions": (bench_inference.bench_emotions, "emotions.py: a photo's milliseconds, a video's frames/s",
+                 ["model", "onnx", "photos", "frames"]),
+    "runtimes": (bench_inference.bench_runtimes, "ONNX Runtime against TensorFlow", ["model", "onnx", "faces"]),
+    "parity": (bench_inference.bench_parity, "a .keras model against its ONNX copy", ["train", "model", "onnx"]),
+    "serve": (bench_inference.bench_serve, "a running serve.py: frames/s, latency", ["url", "clients", "seconds"]),
+    "shifts": (bench_inference.bench_shifts, "PublicTest under framing, blur, JPEG, occlusion...",
+               ["train", "ferplus", "model", "precision"]),
+    "compare": (bench_inference.bench_compare, "two models on PublicTest, B - A with bootstrap intervals",
+                ["train", "ferplus", "model", "draws", "precision"]),
+    "closeups": (bench_inference.bench_closeups, "faces that fill the picture: the share found", ["train", "faces"]),
+    "jitter": (bench_inference.bench_jitter, "steady clips: top-class changes a second, lag",
+               ["train", "onnx", "faces", "frames"]),
     # The page in a browser, as a user sees it.
-    "page": bench_page.bench_page,
+    "page": (bench_page.bench_page, "the page in Chromium, both modes: start-up, frames/s",
+             ["photo", "seconds", "serve-model"]),
 }
 
 
-def main(argv=None):
+def build_parser():
+    """bench.py MODE [flags]: each mode with its own flags and --help."""
     p = cli.parser(__doc__)
-    p.add_argument("what", choices=list(MODES))
-    p.add_argument("--train", default="data/train.csv", help="training CSV")
-    p.add_argument("--test", default="data/test.csv", help="test CSV")
-    p.add_argument("--model", action="append", default=None,
-                   help="Keras model for the predict, detectors, emotions and runtimes benchmarks; shifts and compare: a "
-                        "model (.keras or .onnx) to score, repeated for several (default: models/fer2013_cnn.keras)")
-    p.add_argument("--ferplus", default=None,
-                   help="shifts and compare: FER+'s fer2013new.csv, joined to --train (fer2013.csv)")
-    p.add_argument("--draws", type=int, default=2000, help="compare: bootstrap draws")
-    p.add_argument("--onnx", default=cli.released_model(prefer_onnx=True),
-                   help="ONNX model for the emotions and runtimes benchmarks")
-    p.add_argument("--repeat", type=int, default=3, help="csv: timings per parser")
-    p.add_argument("--images", type=int, default=3072, help="throughput: images per epoch")
-    p.add_argument("--epochs", type=int, default=3, help="throughput, epochs and precision: epochs (the first is not timed)")
-    p.add_argument("--batch-size", type=int, default=128, help="throughput: batch size")
-    p.add_argument("--preset", default="fast", help="throughput: recipe (optimizer, augmentation)")
-    p.add_argument("--arch", dest="model_arch", default="cnn", choices=["cnn", "dnn"], help="throughput: architecture")
-    p.add_argument("--limit", type=int, default=6000, help="precision: training rows")
-    p.add_argument("--precision", default="float32", help="throughput and breakdown: precision of the project loop")
-    p.add_argument("--detector", default="haar", help="crop: detector")
-    p.add_argument("--detector-list", default="blazeface,haar,mtcnn", help="detectors: detectors to compare")
-    p.add_argument("--faces", type=int, default=600, help="crop, detectors, rotation, closeups and jitter: faces")
-    p.add_argument("--pad", type=int, default=0, help="detectors: edge pixels around each pasted 48x48 face")
-    p.add_argument("--angles", default="0,15,-15,30,-30", help="rotation: angles in degrees")
-    p.add_argument("--photos", type=int, default=31, help="emotions: photos")
-    p.add_argument("--frames", type=int, default=150, help="emotions and jitter: video frames (jitter: of each clip)")
-    p.add_argument("--url", default="http://127.0.0.1:8000", help="serve: a running serve.py")
-    p.add_argument("--clients", type=int, default=4, help="serve: concurrent clients")
-    p.add_argument("--seconds", type=float, default=20,
-                   help="serve: how long to send frames; page: seconds of rate lines a mode")
-    p.add_argument("--photo", help="page: what the fake camera shows (default: matplotlib's Grace Hopper photo)")
-    p.add_argument("--serve-model", default=None, help="page: the .onnx model serve.py runs (default: its own)")
-    args = p.parse_args(argv)
-    args.models = args.model or [cli.RELEASED_MODEL]
+    modes = p.add_subparsers(dest="what", required=True, metavar="MODE")
+    for mode, (_, what, flags) in MODES.items():
+        sub = modes.add_parser(mode, help=what, description=what, formatter_class=cli.HelpFormatter)
+        for flag in flags:
+            sub.add_argument(f"--{flag}", **FLAGS[flag])
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    # What the benchmark functions read, whichever flags the mode has.
+    args.models = getattr(args, "model", None) or [cli.RELEASED_MODEL]
     args.model = args.models[0]
-    MODES[args.what](args)
+    if getattr(args, "onnx", "") is None:
+        args.onnx = cli.released_model(prefer_onnx=True)
+    MODES[args.what][0](args)
 
 
 if __name__ == "__main__":

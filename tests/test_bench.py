@@ -60,8 +60,13 @@ def test_every_mode_prints_its_figures(real_faces, tiny_model, tmp_path, mode, f
 
     train, test = real_faces
     onnx = cli.released_model("fer2013_cnn", prefer_onnx=True)
+    import bench
+
     flags = [onnx if flag == ONNX else flag for flag in flags]
-    result = run_main("bench.py", mode, "--train", train, "--test", test, "--model", tiny_model, "--onnx", onnx, *flags)
+    common = {"train": train, "test": test, "model": tiny_model, "onnx": onnx}
+    taken = [a for name, value in common.items() if name in bench.MODES[mode][2] and f"--{name}" not in flags
+             for a in (f"--{name}", value)]
+    result = run_main("bench.py", mode, *taken, *flags)
     assert result.returncode == 0, result.stderr[-3000:]
     for figure in figures:
         assert re.search(figure, result.stdout), (figure, result.stdout[-2000:])
@@ -160,3 +165,16 @@ def test_compare_prints_each_model_and_the_difference_with_its_interval(tmp_path
     assert seven.returncode == 2 and f"compare: {tiny_model} has 7 classes, not FER+'s 8" in seven.stderr
     alone = run_main("bench.py", "compare", "--train", faces, "--ferplus", votes, "--model", ferplus_model)
     assert alone.returncode == 2 and "two --model or more" in alone.stderr
+
+
+def test_each_mode_has_its_own_flags_and_help():
+    import bench
+
+    shifts = bench.build_parser()._subparsers._group_actions[0].choices["shifts"].format_help()
+    assert "--ferplus" in shifts and "--model" in shifts
+    assert "--clients" not in shifts and "--angles" not in shifts and "--url" not in shifts
+    wrong = run_main("bench.py", "shifts", "--clients", "4")
+    assert wrong.returncode == 2 and "unrecognized arguments: --clients 4" in wrong.stderr
+    assert set(bench.MODES) == {"csv", "throughput", "breakdown", "epochs", "precision", "memory", "predict", "crop",
+                                "detectors", "rotation", "emotions", "runtimes", "parity", "serve", "shifts", "compare",
+                                "closeups", "jitter", "page"}
