@@ -1,6 +1,6 @@
 """The confusion matrix of a trained model on the validation split.
 
-    python confusion.py --model models/cnn.keras --data data/train.csv --out report/confusion_matrix.png
+    python confusion.py --model models/cnn.keras --data data/train.csv --out runs/figures/confusion_matrix.png
     python confusion.py --model models/ferplus_cnn.keras --data data/fer2013.csv --ferplus data/fer2013new.csv
 
 The split is the one training used (same --val-split, --seed and --limit
@@ -35,7 +35,8 @@ def parse_args(argv=None):
     p.add_argument("--ferplus", default=None, metavar="FER2013NEW_CSV",
                    help="score against FER+'s majority labels (fer2013new.csv, joined row by row to --data)")
     cli.add_tta_flag(p, "none", TTA_MODES, help="test-time augmentation, as in predict.py")
-    p.add_argument("--out", default="report/confusion_matrix.png", help="figure to write; the table goes beside it as .txt")
+    p.add_argument("--out", default="runs/figures/confusion_matrix.png",
+                   help="figure to write; the table goes beside it as .txt (the report's figures: --out report/...)")
     cli.add_precision_flag(p)
     return p.parse_args(argv)
 

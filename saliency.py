@@ -1,10 +1,10 @@
 """Where the CNN looks: saliency maps and Grad-CAM for validation faces.
 
-    python saliency.py --model models/cnn.keras --data data/train.csv --out-dir report/
+    python saliency.py --model models/cnn.keras --data data/train.csv --out-dir runs/figures/
 
 For --per-class validation faces of each class, shows the face, its saliency
 map (gradient of the predicted class's score with respect to the pixels;
---smooth for SmoothGrad) and Grad-CAM on the last conv layer, titled with the
+--smoothgrad for SmoothGrad) and Grad-CAM on the last conv layer, titled with the
 true and predicted labels. Uses tf-keras-vis, with the softmax replaced by a
 linear output so the gradients are those of the class score.
 """
@@ -23,10 +23,10 @@ def parse_args(argv=None):
     p.add_argument("--model", default=cli.RELEASED_MODEL, help="saved .keras model (a CNN)")
     p.add_argument("--data", default="data/train.csv", help="labelled CSV; faces come from its validation split")
     p.add_argument("--per-class", type=int, default=2, help="faces per class")
-    p.add_argument("--smooth", action="store_true", help="SmoothGrad: average the saliency over 20 noisy copies")
+    p.add_argument("--smoothgrad", action="store_true", help="SmoothGrad: average the saliency over 20 noisy copies")
     p.add_argument("--layer", default=None, help="conv layer for Grad-CAM (default: the last)")
     cli.add_split_flags(p)
-    p.add_argument("--out-dir", default="report", help="folder for saliency.png")
+    p.add_argument("--out-dir", default="runs/figures", help="folder for saliency.png (the report's: --out-dir report)")
     # Gradients for figures: float32 by default (bfloat16 gradients are coarse, and these are cheap).
     cli.add_precision_flag(p, default="float32")
     return p.parse_args(argv)
@@ -107,11 +107,11 @@ def main(argv=None):
 
     model = load_model(args.model, args.precision)
     predicted = predict_proba([model], images).argmax(axis=1)
-    saliency_maps, cams = explain(model, images, predicted, smooth=args.smooth, layer=args.layer)
-    method = "SmoothGrad" if args.smooth else "saliency (vanilla gradient)"
+    saliency_maps, cams = explain(model, images, predicted, smooth=args.smoothgrad, layer=args.layer)
+    method = "SmoothGrad" if args.smoothgrad else "saliency (vanilla gradient)"
     title = f"{os.path.basename(args.model)}: {method} and Grad-CAM for the predicted class"
     path = os.path.join(args.out_dir, "saliency.png")
-    plot(images, labels, predicted, saliency_maps, cams, title, path, "SmoothGrad" if args.smooth else "saliency",
+    plot(images, labels, predicted, saliency_maps, cams, title, path, "SmoothGrad" if args.smoothgrad else "saliency",
          model.class_names)
     print(f"wrote {path}")
 

@@ -1,6 +1,6 @@
 """What the CNN's filters respond to: activation maps and gradient ascent.
 
-    python visualize_filters.py --model models/cnn.keras --data data/train.csv --out-dir report/
+    python visualize_filters.py --model models/cnn.keras --data data/train.csv --out-dir runs/figures/
 
 Writes filter_activations.png (every filter of --layer on one validation face,
 most active first, beside the face) and filter_patterns.png (for each filter
@@ -27,7 +27,7 @@ def parse_args(argv=None):
     p.add_argument("--steps", type=int, default=80, help="gradient-ascent steps")
     cli.add_split_flags(p)
     p.add_argument("--seed", type=int, default=fer2013.SPLIT_SEED, help="seed of the gradient ascent's starting noise")
-    p.add_argument("--out-dir", default="report", help="folder for the figures")
+    p.add_argument("--out-dir", default="runs/figures", help="folder for the figures (the report's: --out-dir report)")
     # Gradients for figures: float32 by default (bfloat16 gradients are coarse, and these are cheap).
     cli.add_precision_flag(p, default="float32")
     return p.parse_args(argv)

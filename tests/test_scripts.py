@@ -140,7 +140,7 @@ def test_saliency_and_gradcam_maps(tiny_model):
 
 def test_saliency_figure(tmp_path, tiny_data, tiny_model):
     result = run_main("saliency.py", "--model", tiny_model, "--data", tiny_data["train"], "--per-class", "1",
-                        "--smooth", "--out-dir", str(tmp_path))
+                        "--smoothgrad", "--out-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     assert_png(tmp_path / "saliency.png")
 
