@@ -214,3 +214,25 @@ def test_a_backbone_without_its_weights_is_one_line(tmp_path, tiny_data):
                       "--backbone-weights", str(missing), "--out", str(tmp_path / "m.keras"))
     assert_one_line_error(result, f"{missing}: no converted faceres weights; run models/convert_backbones.py")
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_the_gpu_script_runs_a_short_fine_tune_on_the_cpu(tmp_path, random_backbone):
+    """finetune_gpu.sh, as the GPU would run it, at a small size and two epochs on tiny FER+ files."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT, write_ferplus_pair
+
+    faces, votes, _, _ = write_ferplus_pair(str(tmp_path), n_per_class=8)
+    env = dict(os.environ, PYTHON=sys.executable, TRAIN=faces, FERPLUS=votes, BACKBONE_WEIGHTS=random_backbone,
+               INPUT_SIZE="64")
+    out = tmp_path / "run"
+    result = subprocess.run(["bash", os.path.join(ROOT, "finetune_gpu.sh"), str(out), "--epochs", "2",
+                             "--batch-size", "16", "--curves", ""], env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "input_size=64" in result.stdout and "epoch 2/2" in result.stdout and (out / "model.keras").exists()
+    missing = subprocess.run(["bash", os.path.join(ROOT, "finetune_gpu.sh"), str(out)],
+                             env=dict(env, TRAIN=str(tmp_path / "none.csv")), capture_output=True, text=True)
+    assert missing.returncode == 2 and "none.csv: not here" in missing.stderr
