@@ -93,7 +93,7 @@ def bench_detectors(args):
 
     from ferkit.detectors import DETECTORS
     from ferkit.crops import face_crop
-    from ferkit.tracking import iou
+    from ferkit.boxes import xywh_iou as iou
     from ferkit.images import to_gray
     from ferkit.inference import Predictor
 

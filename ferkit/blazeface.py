@@ -24,6 +24,8 @@ import os
 
 import numpy as np
 
+from ferkit.boxes import iou
+
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
 MIN_SCORE = 0.5
 NMS_IOU = 0.3
@@ -38,6 +40,8 @@ RAW_SCORE_LIMIT = 80.0
 # (bench.py closeups measures it at 48, 96 and 192 px).
 CLOSE_UP_MODEL = "short"
 CLOSE_UP_ZOOM_OUT = 2.0
+# A photo larger than this (its longer side) is searched on a copy this large.
+PHOTO_MAX_SIDE = 2048
 
 # The two models: input side, SSD strides, and whether each stride has two
 # anchors per cell (MediaPipe's interpolated_scale_aspect_ratio = 1).
@@ -97,16 +101,6 @@ def decode(regressors, logits, anchor_centres, size, min_score=MIN_SCORE):
     return boxes[valid], keypoints[valid], scores[keep][valid]
 
 
-def box_iou(box, boxes):
-    """IoU of one (x0, y0, x1, y1) box with each of (M, 4) boxes."""
-    w = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    h = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = w * h
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
-
-
 def weighted_nms(boxes, keypoints, scores, threshold=NMS_IOU):
     """MediaPipe's weighted NMS: [(box, keypoints, score)], best first."""
     order = np.argsort(-scores, kind="stable")
@@ -114,7 +108,7 @@ def weighted_nms(boxes, keypoints, scores, threshold=NMS_IOU):
     faces = []
     remaining = np.arange(len(scores))
     while len(remaining):
-        overlap = box_iou(boxes[remaining[0]], boxes[remaining])
+        overlap = iou(boxes[remaining[0]], boxes[remaining])
         merged = remaining[overlap > threshold]
         weights = scores[merged][:, None]
         faces.append(((boxes[merged] * weights).sum(0) / weights.sum(),
@@ -203,7 +197,7 @@ class BlazeFace:
         keypoints = (keypoints - offset) / scale + np.array([x0, y0], np.float32)
         return boxes, keypoints, scores
 
-    def __call__(self, rgb, tile_side=None, max_side=2048):
+    def __call__(self, rgb, tile_side=None, max_side=PHOTO_MAX_SIDE):
         """With tile_side, a photo larger than max_side is searched on a copy
         shrunk to max_side (so a 15-megapixel photo takes some 60 windows,
         not 250), and the faces are given back in the photo's pixels."""

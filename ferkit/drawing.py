@@ -19,11 +19,15 @@ def annotate(rgb, faces):
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
         top = y - th - base - 2 * thickness if y - th - base - 2 * thickness >= 0 else y + h
         cv2.rectangle(out, (x - thickness // 2, top), (x + tw + 2 * thickness, top + th + base + 2 * thickness), colour, -1)
-        ink = (0, 0, 0) if sum(colour) > 380 else (255, 255, 255)
+        ink = (0, 0, 0) if sum(colour) > DARK_INK_ABOVE else (255, 255, 255)
         cv2.putText(out, text, (x + thickness, top + th + thickness), cv2.FONT_HERSHEY_SIMPLEX, font_scale, ink,
                     max(1, thickness - 1), cv2.LINE_AA)
     return out
 
+
+# Black text on a colour whose R + G + B is above this, white below: the
+# label's ink, here and on the page.
+DARK_INK_ABOVE = 380
 
 # One colour per emotion (RGB), the same in every annotated image and figure.
 COLOURS = {

@@ -31,6 +31,7 @@ from ferkit.detectors import DETECTORS
 from ferkit.drawing import COLOURS
 from ferkit.fer2013 import DataError
 from ferkit.images import ImageTooLarge, read_image
+from ferkit.page_constants import page_constants
 from ferkit.reader import EmotionReader
 
 MAX_BODY_BYTES = 10 * 2**20  # 10 MiB: a phone photo is 2-6 MB.
@@ -137,6 +138,7 @@ def create_app(reader):
         return {"model": model_name, "classes": list(reader.class_names), "runtime": reader.runtime,
                 "precision": reader.precision,
                 "colours": {c: COLOURS.get(c, (255, 255, 255)) for c in reader.class_names},
+                "constants": page_constants(),
                 "in_browser": in_browser}
 
     @app.get("/api/model.onnx")

@@ -3,15 +3,21 @@ each box given a track (Tracker), its probabilities smoothed in time
 (smoothing.Smoother), a face missed for a frame carried on (FaceTracks)."""
 from collections import namedtuple
 
+from ferkit.boxes import xywh_iou as iou
 from ferkit.records import Face
 from ferkit.smoothing import DEFAULT_TIME_CONSTANT, Smoother
 
 
+# A box continues a track when it overlaps the track's last box at least this
+# much (intersection over union); the page follows its face by the same rule.
+TRACK_IOU = 0.3
+
+
 class Tracker:
     """Gives each face in a video a track number: a box continues the track
-    whose last box overlaps it most (intersection over union >= 0.3)."""
+    whose last box overlaps it most (intersection over union >= TRACK_IOU)."""
 
-    def __init__(self, min_iou=0.3, max_gap=30):
+    def __init__(self, min_iou=TRACK_IOU, max_gap=30):
         self.tracks, self.next_id, self.min_iou, self.max_gap = {}, 0, min_iou, max_gap
 
     def assign(self, frame, boxes):
@@ -29,15 +35,6 @@ class Tracker:
                 ids[i], self.next_id = self.next_id, self.next_id + 1
             self.tracks[ids[i]] = (frame, box)
         return ids
-
-
-def iou(a, b):
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    w = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    h = max(0, min(ay + ah, by + bh) - max(ay, by))
-    union = aw * ah + bw * bh - w * h
-    return w * h / union if union else 0.0
 
 
 # One face of one frame (FaceTracks.update): the face as shown (smoothed),

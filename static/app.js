@@ -4,6 +4,8 @@
 // to /api/emotions. At most one frame is in flight, so no queue can grow.
 // A module: strict, and nothing it defines is global.
 
+import { follow, inkOn, overlap, smoothStep } from "/static/geometry.js";
+
 const $ = (id) => document.getElementById(id);
 const HISTORY_MS = 30000;
 const FRAME_SIDE = 640; // Frames are sent at most this wide: a camera face is large.
@@ -12,6 +14,7 @@ const MAX_PIXELS = 50000000; // serve.py's limit, for photos read in the browser
 const FRAME_TIMEOUT_MS = 5000;
 let classes = [];
 let colours = {};
+let constants = null; // The numbers shared with Python: /api/health's constants (ferkit/page_constants.py).
 const history = []; // {t, probabilities} of the followed face (null: no face), last 30 s.
 const session = []; // Every analysed frame since the camera started: {time, faces}, for the downloads.
 let sessionStart = 0;
@@ -30,8 +33,7 @@ function colour(name) {
 
 // Black or white text, whichever reads on the emotion's colour (drawing.annotate's rule).
 function ink(name) {
-  const c = colours[name] || [255, 255, 255];
-  return c[0] + c[1] + c[2] > 380 ? "#000" : "#fff";
+  return inkOn(colours[name] || [255, 255, 255], constants.ink.darkAbove);
 }
 
 // An element with text: what came from the server goes in as text, never as HTML.
@@ -56,6 +58,7 @@ async function health() {
     const answer = await (await fetch("/api/health")).json();
     classes = answer.classes;
     colours = answer.colours;
+    constants = answer.constants;
     $("model").textContent = `${answer.model} on ${answer.runtime} (${answer.precision}): ${classes.join(", ")}`;
     showLegend();
     showBars(null);
@@ -92,7 +95,7 @@ async function offerModels(module) {
     let next;
     try {
       // Made in its turn: never beside a camera frame or a photo on the models.
-      next = await exclusive(() => module.createLocalAnalyser(wanted, chosen ? chosen.url : "/api/model.onnx"));
+      next = await exclusive(() => module.createLocalAnalyser(wanted, constants, chosen ? chosen.url : "/api/model.onnx"));
     } catch (err) {
       $("mode").textContent = `The model ${e.target.value || "of the server"} could not be loaded in this browser (${err.message}); the one before it still runs.`;
       return;
@@ -115,7 +118,7 @@ async function chooseMode(possible) {
     try {
       $("mode").textContent = "Loading the models into this browser…";
       const module = await import("/static/local.js");
-      local = await module.createLocalAnalyser(classes);
+      local = await module.createLocalAnalyser(classes, constants);
       $("mode").textContent = `Camera frames and photos are analysed in this browser (${runsOn(local)}); no picture leaves it.`;
       offerModels(module);
       return;
@@ -172,22 +175,10 @@ function drawFaces(ctx, faces, scale, mirroredWidth = 0) {
   }
 }
 
-function largest(faces) {
-  return faces.reduce((best, f) => (!best || f.box[2] * f.box[3] > best.box[2] * best.box[3] ? f : best), null);
-}
-
-function overlap(a, b) {
-  const w = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
-  const h = Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
-  return (w * h) / (a[2] * a[3] + b[2] * b[3] - w * h);
-}
-
 // The face to follow: the one that overlaps the followed face's last box
 // most, so the chart stays on one person; the largest when that face is gone.
-function follow(faces) {
-  let best = null, score = 0.3;
-  if (followed) for (const f of faces) { const o = overlap(f.box, followed); if (o > score) { best = f; score = o; } }
-  best = best || largest(faces);
+function followFace(faces) {
+  const best = follow(faces, followed, constants.tracking.minIou);
   followed = best ? best.box : null;
   return best;
 }
@@ -195,17 +186,11 @@ function follow(faces) {
 // Steady bars: the followed face's probabilities averaged in time, as
 // smoothing.py averages a video's (the same time constant), so a still face
 // does not flicker between two emotions; the downloads keep each frame's own.
-const SMOOTH_MS = 300;
 let average = null; // {at, probabilities} of the followed face.
 
 function smoothed(face, now, sameFace) {
-  const p = face.probabilities;
-  const fresh = !average || !sameFace || now - average.at > 10 * SMOOTH_MS ||
-    Object.keys(p).some((c) => !(c in average.probabilities));
-  const weight = fresh ? 1 : 1 - Math.exp(-(now - average.at) / SMOOTH_MS);
-  const mean = {};
-  for (const c of Object.keys(p)) mean[c] = fresh ? p[c] : average.probabilities[c] + weight * (p[c] - average.probabilities[c]);
-  average = { at: now, probabilities: mean };
+  average = smoothStep(average, face.probabilities, now, sameFace, constants.smoothing);
+  const mean = average.probabilities;
   const emotion = Object.keys(mean).reduce((a, b) => (mean[a] >= mean[b] ? a : b));
   return { ...face, probabilities: mean, emotion };
 }
@@ -356,8 +341,8 @@ async function loop() {
     if (session.length > 100000) session.shift(); // About 40 minutes at 40 frames/s: the download keeps the latest.
     const wasFollowed = followed;
     const now = performance.now();
-    const raw = follow(answer.faces);
-    const face = raw && smoothed(raw, now, wasFollowed !== null && overlap(raw.box, wasFollowed) > 0.3);
+    const raw = followFace(answer.faces);
+    const face = raw && smoothed(raw, now, wasFollowed !== null && overlap(raw.box, wasFollowed) >= constants.tracking.minIou);
     showBars(face, !face);
     // Every other face in view, in one line each.
     $("others").textContent = answer.faces.filter((f) => f !== raw)

@@ -7,91 +7,26 @@
 // keypoints and turned so the eyes are level, 48x48 grey, flip TTA. So a
 // photo's probabilities here are emotions.py's (tests/test_serve.py).
 
+import { anchors, insideNone, tiles, weightedNms } from "/static/geometry.js";
 import { resizeArea, resizeLinear, rint, toGray, warpAffine } from "/static/pixels.js";
 
-const MIN_SCORE = 0.5;
-const NMS_IOU = 0.3;
-const RAW_SCORE_LIMIT = 80;
-const DETECTOR = { url: "/models/blazeface_full_range.onnx", size: 192, strides: [4], twoPerCell: false };
-// blazeface.py's close-up pass: where the full-range model finds no face, the
-// short-range one sees the picture at 1 / zoomOut of its side, framed in grey.
-const CLOSE_UP = { url: "/models/blazeface_short_range.onnx", size: 128, strides: [8, 16, 16, 16], twoPerCell: true, zoomOut: 2 };
-// detectors.py's TILE_SIDE and blazeface.py's max_side: how photos are searched.
-const TILE_SIDE = 480;
-const PHOTO_MAX_SIDE = 2048;
-// crops.py's ALIGN_SCALE and ALIGN_OFFSET, measured on FER2013 (report, section 7).
-const ALIGN_SCALE = 2.79;
-const ALIGN_OFFSET = [0.0, 0.286];
-const FACE = 48;
-const KEYPOINTS = ["right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear"];
+// The numbers shared with Python (ferkit/page_constants.py, sent in
+// /api/health's constants), set by createLocalAnalyser: BlazeFace's two
+// passes (blazeface.py's close-up pass: where the full-range model finds no
+// face, the short-range one sees the picture at 1 / zoomOut of its side),
+// its thresholds, how photos are searched (detectors.py's TILE_SIDE,
+// blazeface.py's PHOTO_MAX_SIDE), and crops.py's framing.
+let DETECTOR, CLOSE_UP, MIN_SCORE, NMS_IOU, RAW_SCORE_LIMIT, TILE_SIDE, PHOTO_MAX_SIDE;
+let ALIGN_SCALE, ALIGN_OFFSET, FACE, KEYPOINTS;
+
+function configure({ detector, crop }) {
+  ({ full: DETECTOR, closeUp: CLOSE_UP, minScore: MIN_SCORE, nmsIou: NMS_IOU, rawScoreLimit: RAW_SCORE_LIMIT,
+     tileSide: TILE_SIDE, photoMaxSide: PHOTO_MAX_SIDE } = detector);
+  ({ alignScale: ALIGN_SCALE, alignOffset: ALIGN_OFFSET, face: FACE, keypoints: KEYPOINTS } = crop);
+}
+
 // RGB in [-1, 1] as ferkit computes it, in float32: v / 127.5 - 1.
 const UNIT = Float32Array.from({ length: 256 }, (_, v) => Math.fround(Math.fround(v / 127.5) - 1));
-
-function anchors({ size, strides, twoPerCell }) {
-  const out = [];
-  let layer = 0;
-  while (layer < strides.length) {
-    let same = layer, perCell = 0;
-    while (same < strides.length && strides[same] === strides[layer]) { same++; perCell += twoPerCell ? 2 : 1; }
-    const cells = size / strides[layer];
-    for (let y = 0; y < cells; y++) for (let x = 0; x < cells; x++)
-      for (let k = 0; k < perCell; k++) out.push([Math.fround((x + 0.5) / cells), Math.fround((y + 0.5) / cells)]);
-    layer = same;
-  }
-  return out;
-}
-
-function iou(a, b) {
-  const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
-  const h = Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
-  const inter = w * h;
-  return inter / Math.max((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter, 1e-9);
-}
-
-// MediaPipe's weighted NMS (blazeface.weighted_nms): the best box and those overlapping it, averaged by score.
-function weightedNms(found) {
-  const sorted = [...found].sort((p, q) => q.score - p.score);
-  const faces = [];
-  let remaining = sorted;
-  while (remaining.length) {
-    const top = remaining[0];
-    const merged = remaining.filter((f) => iou(f.box, top.box) > NMS_IOU);
-    remaining = remaining.filter((f) => iou(f.box, top.box) <= NMS_IOU);
-    const total = merged.reduce((s, f) => s + f.score, 0);
-    const box = [0, 0, 0, 0], points = KEYPOINTS.map(() => [0, 0]);
-    for (const f of merged) {
-      for (let i = 0; i < 4; i++) box[i] += f.score * f.box[i];
-      f.points.forEach((p, i) => { points[i][0] += f.score * p[0]; points[i][1] += f.score * p[1]; });
-    }
-    faces.push({ box: box.map((v) => v / total), points: points.map(([x, y]) => [x / total, y / total]), score: top.score });
-  }
-  return faces;
-}
-
-// blazeface.inside_none: no face lying mostly inside a larger one (a window's eye taken for a face).
-function insideNone(faces, share = 0.5) {
-  const area = (b) => (b[2] - b[0]) * (b[3] - b[1]);
-  const kept = [];
-  for (const face of [...faces].sort((p, q) => area(q.box) - area(p.box))) {
-    const b = face.box, own = Math.max(area(b), 1e-9);
-    const inside = kept.some(({ box: k }) =>
-      (Math.max(0, Math.min(b[2], k[2]) - Math.max(b[0], k[0])) * Math.max(0, Math.min(b[3], k[3]) - Math.max(b[1], k[1]))) / own > share);
-    if (!inside) kept.push(face);
-  }
-  return kept.sort((p, q) => q.score - p.score);
-}
-
-// blazeface.tiles: half-overlapping square windows over the image.
-function tiles(width, height, side) {
-  const starts = (length) => {
-    if (length <= side) return [0];
-    const count = Math.ceil((length - side) / (side / 2)) + 1;
-    return Array.from({ length: count }, (_, i) => rint((i * (length - side)) / (count - 1)));
-  };
-  const out = [];
-  for (const y of starts(height)) for (const x of starts(width)) out.push([x, y]);
-  return out;
-}
 
 // A square window of an RGBA image, copied.
 function windowOf(image, x, y, side) {
@@ -150,9 +85,11 @@ async function runtime() {
   return { ort, providers: ["wasm"], backend: "WebAssembly" };
 }
 
-// classes: the model's class names, in output order; modelUrl: an emotion
-// model the server offers (its own by default).
-export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx") {
+// classes: the model's class names, in output order; constants: /api/health's
+// (the numbers shared with Python); modelUrl: an emotion model the server
+// offers (its own by default).
+export async function createLocalAnalyser(classes, constants, modelUrl = "/api/model.onnx") {
+  configure(constants);
   const { ort, providers, backend } = await runtime();
   // Threads need cross-origin isolation, which serve.py's headers give.
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
@@ -236,7 +173,7 @@ export async function createLocalAnalyser(classes, modelUrl = "/api/model.onnx")
       }
     }
     const faces = [];
-    for (const f of insideNone(weightedNms(found))) {
+    for (const f of insideNone(weightedNms(found, NMS_IOU))) {
       const x0 = Math.max(0, f.box[0]), y0 = Math.max(0, f.box[1]);
       const x1 = Math.min(width, f.box[2]), y1 = Math.min(height, f.box[3]);
       if (x1 - x0 >= 1 && y1 - y0 >= 1) faces.push({ box: [rint(x0), rint(y0), rint(x1 - x0), rint(y1 - y0)], points: f.points });

@@ -385,7 +385,7 @@ def test_where_the_browser_has_webgpu_the_models_run_on_it(server):
         photo = photo_url(png_bytes(read_image(grace_hopper())), "image/png")
         here, there, backend = page.evaluate("""async (photo) => {
             const health = await (await fetch('/api/health')).json();
-            const local = await (await import('/static/local.js')).createLocalAnalyser(health.classes);
+            const local = await (await import('/static/local.js')).createLocalAnalyser(health.classes, health.constants);
             const blob = await (await fetch(photo)).blob();
             const image = await createImageBitmap(blob, {colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
             const answer = await local.analyse(image, image.width, image.height, {exact: true});
@@ -421,7 +421,7 @@ def photo_url(data, mime):
 # For each photo (data: URLs): [faces here, on the server, here as a live frame, on the server as a frame].
 COMPARE_WITH_SERVER = """async (photos) => {
     const health = await (await fetch('/api/health')).json();
-    const local = await (await import('/static/local.js')).createLocalAnalyser(health.classes);
+    const local = await (await import('/static/local.js')).createLocalAnalyser(health.classes, health.constants);
     const out = [];
     for (const photo of photos) {
         const blob = await (await fetch(photo)).blob();
