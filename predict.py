@@ -1,7 +1,7 @@
 """Write a Kaggle submission (id,label) from one or more trained models.
 
     python predict.py --model models/cnn.keras --test data/test.csv --out submission.csv
-    python predict.py --model a.keras --model b.keras --tta shifts --labels public_labels.csv
+    python predict.py --model a.keras --model b.keras --tta tencrop --labels public_labels.csv
 
 Several --model flags average the models' probabilities (an ensemble). Each
 face is averaged with its mirror image unless --tta none. Where labels are
@@ -29,7 +29,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default="submission.csv", help="submission CSV to write (id,label)")
     cli.add_tta_flag(p, "flip", TTA_MODES,
                      help="test-time augmentation: 'flip' averages each face with its mirror image (0.2-0.9 "
-                          "points more public accuracy here, for 1.4x the time), 'shifts' also with the faces "
+                          "points more public accuracy here, for 1.4x the time), 'tencrop' also with the faces "
                           "moved 3 px each way (10 views), 'none' predicts the faces as they are")
     p.add_argument("--labels", default=None, help="id,label answer key to score against (e.g. public_labels.csv)")
     p.add_argument("--limit", type=int, default=None, help="predict only the first N rows")

@@ -10,14 +10,15 @@ from ferkit.errors import ModelFileError
 from ferkit.fer2013 import CLASS_NAMES, IMAGE_SIZE, as_model_input
 
 
-TTA_MODES = ("none", "flip", "shifts")
+# "tencrop" was called "shifts" until the shift benchmark (bench.py shifts) took that name.
+TTA_MODES = ("none", "flip", "tencrop")
 SHIFT = 3  # Pixels; training shifts faces by up to 10% (4.8 px).
 
 
 def tta_views(images, tta):
     """The views a prediction averages over. 'none': the faces as they are.
     'flip': also their mirror images (expressions are left-right symmetric).
-    'shifts': both of those, each also moved SHIFT pixels up, down, left and
+    'tencrop': both of those, each also moved SHIFT pixels up, down, left and
     right (edges repeated), ten views in all, like ten-crop evaluation."""
     if tta not in TTA_MODES:
         raise ValueError(f"tta must be one of {TTA_MODES}, not {tta!r}")
@@ -26,7 +27,7 @@ def tta_views(images, tta):
         return
     mirrored = images[:, :, ::-1, :]
     yield mirrored
-    if tta == "shifts":
+    if tta == "tencrop":
         s = SHIFT
         for view in (images, mirrored):
             padded = np.pad(view, ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")

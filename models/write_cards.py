@@ -36,7 +36,7 @@ FER2013 = {
                                                        "split (2,872 faces) held out"}},
     "epoch": 120,
     "validation": {"accuracy": 0.6821, "accuracy_flip": 0.6856},
-    "scores": {"public_flip_tta": 0.6812, "public_no_tta": 0.6670, "public_tta_shifts": 0.6888,
+    "scores": {"public_flip_tta": 0.6812, "public_no_tta": 0.6670, "public_tta_tencrop": 0.6888,
                "on": "Kaggle public part, ids 0-3588, this float16 file"},
 }
 

@@ -79,6 +79,21 @@ def test_tta_and_ensemble_average_probabilities(tiny_model):
         predict_proba([model], images, tta=True)
 
 
+def test_tencrop_averages_ten_views_each_face_moved_three_pixels():
+    from ferkit.inference import SHIFT, tta_views
+
+    images, _ = random_faces(2, seed=5)
+    views = list(tta_views(images, "tencrop"))
+    assert len(views) == 10 and all(v.shape == images.shape for v in views)
+    np.testing.assert_array_equal(views[1], images[:, :, ::-1])
+    # The third view is the face moved SHIFT pixels down: row r shows row r - SHIFT, the top rows repeat the edge.
+    np.testing.assert_array_equal(views[2][:, SHIFT:], images[:, :-SHIFT])
+    np.testing.assert_array_equal(views[2][:, :SHIFT], np.repeat(images[:, :1], SHIFT, axis=1))
+    assert len({v.tobytes() for v in views}) == 10  # Ten different pictures, not one repeated.
+    with pytest.raises(ValueError, match="tta must be one of"):
+        list(tta_views(images, "shifts"))  # The old name belongs to the shift benchmark now.
+
+
 def test_predict_errors(tmp_path, tiny_data, tiny_model):
     out = tmp_path / "s.csv"
     missing = run_main("predict.py", "--model", str(tmp_path / "none.keras"), "--test", tiny_data["test"], "--out", str(out))
