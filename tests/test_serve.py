@@ -251,7 +251,8 @@ def test_bench_page_times_both_modes_in_chromium():
     for line in lines.values():
         first = float(line.split("first result ")[1].split(" s")[0])
         rate = float(line.split("button, ")[1].split(" frames/s")[0])
-        assert 0 < first < 20 and rate > 1, line
+        # 18-31 frames/s measured on 2 cores; 5 still passes with the test suite's second worker beside it.
+        assert 0 < first < 20 and rate > 5, line
 
 
 def test_bench_page_without_chromium_is_a_one_line_error(monkeypatch, tmp_path):
