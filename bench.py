@@ -38,8 +38,8 @@ FLAGS = {
     "train": dict(default="data/train.csv", help="training CSV"),
     "test": dict(default="data/test.csv", help="test CSV"),
     "model": dict(action="append", default=None,
-                  help="a model (.keras or .onnx); shifts and compare: repeat it for several "
-                       "(default: models/fer2013_cnn.keras)"),
+                  help="a model (.keras or .onnx); shifts and compare: repeat it for several, and join paths "
+                       "with '+' to score their mean as one model (default: models/fer2013_cnn.keras)"),
     "ferplus": dict(default=None, help="FER+'s fer2013new.csv, joined to --train (fer2013.csv)"),
     "draws": dict(type=int, default=2000, help="bootstrap draws"),
     "onnx": dict(default=None, help="ONNX model (default: the released FER2013 model's copy)"),

@@ -366,7 +366,7 @@ def bench_shifts(args):
     print(f"shifts: {len(faces)} PublicTest faces of {args.train}, FER+ majority labels; {subtle.sum()} subtle "
           f"(an expression, yet >= {shifts.SUBTLE_NEUTRAL_VOTES} of 10 annotators said Neutral); no TTA")
     for path in args.models:
-        predict = Predictor([load_model(path, args.precision)])
+        predict = Predictor(load_models(path, args.precision))
         classes = len(predict.class_names)
         named = labels < classes  # All of FER+'s faces, or a FER2013 model's seven classes.
         truth, hard = labels[named], subtle[named]
@@ -376,7 +376,7 @@ def bench_shifts(args):
             return np.mean(predicted == truth), mean_class_recall(truth, predicted, classes), predicted
 
         accuracy, recall, predicted = scores(faces)
-        print(f"{os.path.basename(path)} ({classes} classes, {named.sum()} faces)")
+        print(f"{model_label(path)} ({classes} classes, {named.sum()} faces)")
         print(f"  {'clean':<9} accuracy {accuracy:.4f}, mean class recall {recall:.4f}  (the faces as they are)")
         # The subtle faces' expression read right (their recall), and how many are called Neutral.
         print(f"  {'subtle':<9} accuracy {np.mean(predicted[hard] == truth[hard]):.4f}, called Neutral "
@@ -388,6 +388,16 @@ def bench_shifts(args):
             print(f"  {name:<9} accuracy {accuracy:.4f}, mean class recall {recall:.4f}  ({shifts.SHIFTS[name][0]})")
         accuracy, recall = np.mean(totals, axis=0)
         print(f"mean over shifts: accuracy {accuracy:.4f}, mean class recall {recall:.4f}")
+
+
+def load_models(spec, precision):
+    """The models of a --model value: one path, or several joined by '+',
+    whose mean probabilities the benchmark scores as one model (an ensemble)."""
+    return [load_model(path, precision) for path in spec.split("+")]
+
+
+def model_label(spec):
+    return "+".join(os.path.basename(path) for path in spec.split("+"))
 
 
 def bench_compare(args):
@@ -403,21 +413,21 @@ def bench_compare(args):
         raise cli.UsageError("compare needs --ferplus fer2013new.csv and two --model or more (the first is the reference)")
     faces, labels, _ = public_test_faces(args)
     print(f"compare: {len(faces)} PublicTest faces of {args.train}, FER+ majority labels, flip TTA; "
-          f"differences against {os.path.basename(args.models[0])}, 95% intervals of {args.draws} paired draws "
+          f"differences against {model_label(args.models[0])}, 95% intervals of {args.draws} paired draws "
           "within classes")
     predicted = {}
     for path in args.models:
-        predict = Predictor([load_model(path, args.precision)], "flip")
+        predict = Predictor(load_models(path, args.precision), "flip")
         if len(predict.class_names) != ferplus.NUM_CLASSES:
             raise cli.UsageError(f"compare: {path} has {len(predict.class_names)} classes, not FER+'s "
                                  f"{ferplus.NUM_CLASSES}")
         predicted[path] = predict(faces).argmax(1)
-        print(f"  {os.path.basename(path)}: accuracy {np.mean(predicted[path] == labels):.4f}, mean class recall "
+        print(f"  {model_label(path)}: accuracy {np.mean(predicted[path] == labels):.4f}, mean class recall "
               f"{mean_class_recall(labels, predicted[path], ferplus.NUM_CLASSES):.4f}")
     reference = args.models[0]
     for path in args.models[1:]:
         result = paired_bootstrap(labels, predicted[reference], predicted[path], ferplus.NUM_CLASSES, args.draws)
-        print(f"{os.path.basename(path)} - {os.path.basename(reference)}: " + "; ".join(
+        print(f"{model_label(path)} - {model_label(reference)}: " + "; ".join(
             f"{name} {d:+.4f} [{low:+.4f}, {high:+.4f}], ahead in {ahead:.1%} of draws"
             for name, (d, low, high, ahead) in result.items()))
 

@@ -158,6 +158,11 @@ def test_compare_prints_each_model_and_the_difference_with_its_interval(tmp_path
     scores = re.findall(rf"^  ferplus_cnn.onnx: accuracy ({NUMBER}), mean class recall ({NUMBER})$",
                         result.stdout, re.M)
     assert len(scores) == 2 and scores[0] == scores[1]
+    # Two paths joined by '+' are scored as one model, their mean: the same model twice reads as itself.
+    pair = run_main("bench.py", "compare", "--train", faces, "--ferplus", votes, "--model", ferplus_model,
+                    "--model", f"{ferplus_model}+{ferplus_model}", "--draws", "100")
+    assert pair.returncode == 0, pair.stderr[-3000:]
+    assert "ferplus_cnn.onnx+ferplus_cnn.onnx - ferplus_cnn.onnx: accuracy +0.0000 [+0.0000, +0.0000]" in pair.stdout
     # A model against itself: no difference in any draw.
     assert ("ferplus_cnn.onnx - ferplus_cnn.onnx: accuracy +0.0000 [+0.0000, +0.0000], ahead in 0.0% of draws; "
             "mean class recall +0.0000 [+0.0000, +0.0000], ahead in 0.0% of draws") in result.stdout
