@@ -1,8 +1,11 @@
 """Distillation: one model taught by others. The teachers (saved models:
 several seeds or architectures) read every training face; their mean
 probabilities, mixed with the face's own labels, become its training
-targets, and the student is fitted to them by cross-entropy, which is the
-Kullback-Leibler divergence from the teachers plus a constant:
+targets, and the student is fitted to them by the training loss: the
+recipe's cross-entropy, with its label smoothing (which mixes a little of the
+uniform distribution into t) and its balancing, if any. Without those, the
+cross-entropy is the Kullback-Leibler divergence from the teachers plus a
+constant:
 
     loss = -sum_k t_k log p_k = KL(t || p) + H(t)
 

@@ -41,7 +41,7 @@ def make_strategy(name):
         return tf.distribute.MirroredStrategy([d.name for d in devices])
     config = os.environ.get("TF_CONFIG")
     if not config:
-        raise UsageError("--strategy multiworker needs TF_CONFIG (see the README's 'Several machines')")
+        raise UsageError("--strategy multiworker needs TF_CONFIG (see report/README.md, section 10.7)")
     try:
         json.loads(config)["cluster"]["worker"]
     except (ValueError, KeyError, TypeError):

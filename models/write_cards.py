@@ -44,8 +44,9 @@ FERPLUS = {
     "made_by": "train_cnn.py (a logit-adjusted fine-tune of the previous release), then calibrate.py and export.py",
     "created": "2026-11 (the run)",
     "note": NOTE,
-    "commands": ["python train_cnn.py --preset ferplus --train data/fer2013.csv.gz --ferplus data/fer2013new.csv "
-                 "--label-mode crossentropy --init-from models/ferplus_cnn.keras --epochs 15 --lr 3e-4 --seed 0 "
+    "commands": ["git show e18d8b1:models/ferplus_cnn.keras > runs/ferplus_previous.keras",
+                 "python train_cnn.py --preset ferplus --train data/fer2013.csv.gz --ferplus data/fer2013new.csv "
+                 "--label-mode crossentropy --init-from runs/ferplus_previous.keras --epochs 15 --lr 3e-4 --seed 0 "
                  "--select mean_recall --balance logit-adjust --tau 1 --out runs/ft_la/cnn.keras",
                  "python calibrate.py --model runs/ft_la/cnn.keras --train data/fer2013.csv.gz "
                  "--ferplus data/fer2013new.csv --tau -0.5 --float16 --out models/ferplus_cnn.keras",
