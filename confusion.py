@@ -20,7 +20,7 @@ from ferkit import fer2013
 from ferkit import ferplus
 from ferkit import metrics
 from ferkit.files import atomic_output
-from ferkit.inference import TTA_MODES, load_model
+from ferkit.inference import TTA_MODES, load_for_script
 
 
 def parse_args(argv=None):
@@ -109,7 +109,7 @@ def main(argv=None):
     images, labels, shares = select_faces(args)
     from ferkit.inference import predict_proba
 
-    model = load_model(args.model, args.precision)
+    model = load_for_script(args.model, args.precision)
     names = model.class_names
     beyond = labels >= len(names)  # FER+'s contempt, for a FER2013 model.
     if beyond.any():

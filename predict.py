@@ -18,7 +18,7 @@ from ferkit import cli
 from ferkit import fer2013
 from ferkit.fer2013 import USAGES
 from ferkit.files import atomic_output
-from ferkit.inference import TTA_MODES, load_model  # inference.py imports TensorFlow only when predicting.
+from ferkit.inference import TTA_MODES, load_for_script  # inference.py imports TensorFlow only when predicting.
 
 
 def parse_args(argv=None):
@@ -74,7 +74,7 @@ def main(argv=None):
         fer2013.load_labels(args.labels)  # Fail on a bad key before the slow part.
     from ferkit.inference import Predictor
 
-    models = [load_model(path, args.precision) for path in args.model]
+    models = [load_for_script(path, args.precision) for path in args.model]
     try:
         predictor = Predictor(models, tta=args.tta, batch_size=args.batch_size)
     except ValueError as e:

@@ -15,7 +15,7 @@ import numpy as np
 from ferkit import cli
 from ferkit import fer2013
 from ferkit.fer2013 import CLASS_NAMES
-from ferkit.inference import load_model
+from ferkit.inference import load_for_script
 
 
 def parse_args(argv=None):
@@ -105,7 +105,7 @@ def main(argv=None):
     images, labels = data.images[chosen], data.labels[chosen].astype(int)
     from ferkit.inference import predict_proba
 
-    model = load_model(args.model, args.precision)
+    model = load_for_script(args.model, args.precision)
     predicted = predict_proba([model], images).argmax(axis=1)
     saliency_maps, cams = explain(model, images, predicted, smooth=args.smoothgrad, layer=args.layer)
     method = "SmoothGrad" if args.smoothgrad else "saliency (vanilla gradient)"

@@ -13,7 +13,7 @@ import numpy as np
 from ferkit import cli
 from ferkit import fer2013
 from ferkit.fer2013 import CLASS_NAMES
-from ferkit.inference import load_model
+from ferkit.inference import load_for_script
 
 
 def parse_args(argv=None):
@@ -120,7 +120,7 @@ def main(argv=None):
     if not 0 <= args.index < len(val_idx):
         raise cli.UsageError(f"--index {args.index} is out of range: the validation split has {len(val_idx)} faces (0-{len(val_idx) - 1})")
     face, label = data.images[val_idx[args.index]], int(data.labels[val_idx[args.index]])
-    model = load_model(args.model, args.precision)
+    model = load_for_script(args.model, args.precision)
     extractor = conv_layer(model, args.layer)
     pattern_extractor = conv_layer(model, args.pattern_layer or args.layer)
     maps = extractor(face[None].astype("float32"), training=False).numpy()[0]

@@ -14,7 +14,7 @@ import numpy as np
 from ferkit import cli
 from ferkit import fer2013
 from benchmarks.bench_training import synthetic_faces
-from ferkit.inference import load_model
+from ferkit.inference import load_for_script
 
 # The repository root, where the scripts a benchmark runs are.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -101,7 +101,7 @@ def bench_detectors(args):
     _, val_idx = fer2013.split_indices(data)
     val = data.subset(val_idx)
     photos = pasted_faces(val, args.faces, np.random.default_rng(1), per_image=3 if args.pad < 16 else 2, pad=args.pad)
-    predict = Predictor([load_model(args.model, "auto")], tta="flip")
+    predict = Predictor([load_for_script(args.model, "auto")], tta="flip")
     indexes = [i for _, placed in photos for _, i in placed]
     direct = predict(val.images[indexes]).argmax(1) == val.labels[indexes]
     direct_by_index = dict(zip(indexes, direct.tolist()))
@@ -158,7 +158,7 @@ def bench_rotation(args):
     _, val_idx = fer2013.split_indices(data)
     chosen = np.random.default_rng(0).choice(val_idx, min(args.faces, len(val_idx)), replace=False)
     faces, labels = data.images[chosen], data.labels[chosen]
-    model = load_model(args.model, "auto")
+    model = load_for_script(args.model, "auto")
     predict = Predictor([model], tta="flip")
     upright = predict(faces).argmax(1) == labels
     detector = DETECTORS["blazeface"]()
@@ -248,8 +248,8 @@ def bench_runtimes(args):
     from ferkit.inference import OnnxModel, Predictor
 
     faces, _ = synthetic_faces(args.faces)
-    first = "import sys, numpy as np; from ferkit.inference import Predictor, load_model; " \
-            "m = load_model(sys.argv[1], sys.argv[2]); Predictor([m])(np.zeros((1, 48, 48, 1), np.uint8))"
+    first = "import sys, numpy as np; from ferkit.inference import Predictor, load_for_script; " \
+            "m = load_for_script(sys.argv[1], sys.argv[2]); Predictor([m])(np.zeros((1, 48, 48, 1), np.uint8))"
     best = precision.resolve("auto")
     runs = [("ONNX Runtime float32", args.onnx, "float32")] + \
            [(f"TensorFlow {p}", args.model, p) for p in dict.fromkeys(["float32", best])]
@@ -258,7 +258,7 @@ def bench_runtimes(args):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", first, path, compute], check=True, capture_output=True)
         started = time.perf_counter() - start
-        model = OnnxModel(path) if path.endswith(".onnx") else load_model(path, compute)
+        model = OnnxModel(path) if path.endswith(".onnx") else load_for_script(path, compute)
         predictor = Predictor([model])
         predictor(faces[:256])  # Warm up (tracing, memory pools).
         start = time.perf_counter()
@@ -280,7 +280,7 @@ def bench_parity(args):
     data = fer2013.load_csv(args.train)
     _, val_idx = fer2013.split_indices(data)
     faces = data.images[val_idx]
-    keras_p = Predictor([load_model(args.model, "float32")], tta="flip")(faces)
+    keras_p = Predictor([load_for_script(args.model, "float32")], tta="flip")(faces)
     onnx_p = Predictor([OnnxModel(args.onnx)], tta="flip")(faces)
     agree = np.mean(keras_p.argmax(1) == onnx_p.argmax(1))
     print(f"parity: {os.path.basename(args.model)} vs {os.path.basename(args.onnx)} on {len(faces)} validation faces: "
@@ -393,7 +393,7 @@ def bench_shifts(args):
 def load_models(spec, precision):
     """The models of a --model value: one path, or several joined by '+',
     whose mean probabilities the benchmark scores as one model (an ensemble)."""
-    return [load_model(path, precision) for path in spec.split("+")]
+    return [load_for_script(path, precision) for path in spec.split("+")]
 
 
 def model_label(spec):

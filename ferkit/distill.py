@@ -20,9 +20,9 @@ import numpy as np
 
 def teacher_probabilities(paths, images, tta="flip"):
     """(N, classes) float32: the teachers' mean probabilities on the faces."""
-    from ferkit.inference import Predictor, load_model
+    from ferkit.inference import Predictor, load_for_script
 
-    models = [load_model(path, "auto") for path in paths]
+    models = [load_for_script(path, "auto") for path in paths]
     return Predictor(models, tta)(images)
 
 

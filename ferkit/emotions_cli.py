@@ -37,9 +37,9 @@ def parse_args(argv=None):
                    help="saved .keras or .onnx model (default: the released ONNX copy, which starts in a fraction of a second)")
     p.add_argument("--detector", choices=sorted(DETECTORS), default="blazeface",
                    help="face detector: blazeface (MediaPipe's, on ONNX Runtime), haar (OpenCV's cascade) or mtcnn")
-    p.add_argument("--detect-size", type=int, default=DETECT_SIDE,
-                   help="haar and mtcnn: detect on a copy whose longer side is at most this many pixels "
-                        "(raise it for small faces)")
+    p.add_argument("--detect-size", type=int, default=None,
+                   help=f"haar and mtcnn: detect on a copy whose longer side is at most this many pixels "
+                        f"(raise it for small faces; default {DETECT_SIDE}); BlazeFace works at its own size")
     p.add_argument("--no-align", action="store_true",
                    help="crop faces upright as found, without turning them so the eyes are level")
     cli.add_tta_flag(p, "flip", ("none", "flip"), help="also classify each face's mirror image")
@@ -53,6 +53,10 @@ def parse_args(argv=None):
                                                    "and a figure of each emotion over time) here")
     cli.add_precision_flag(p)
     args = p.parse_args(argv)
+    if args.detect_size is not None and args.detector == "blazeface":
+        raise cli.UsageError("--detect-size applies to --detector haar and mtcnn; BlazeFace reads every picture at "
+                             "its own 192 px (and searches photos in windows)")
+    args.detect_size = DETECT_SIDE if args.detect_size is None else args.detect_size
     if args.every < 1 or args.detect_size < 32:
         raise cli.UsageError("--every must be at least 1 and --detect-size at least 32")
     if args.smooth < 0:

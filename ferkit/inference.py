@@ -168,9 +168,9 @@ def open_model(path, precision="auto"):
     return load_keras(path, compute), compute
 
 
-def load_model(path, precision_flag):
+def load_for_script(path, precision_flag):
     """open_model for the scripts: the model, with the precision it resolved
-    to printed."""
+    to printed. (models.load_model opens a .keras file alone, as stored.)"""
     model, compute = open_model(path, precision_flag)
     print(f"precision: {compute} (ONNX Runtime)" if is_onnx(path) else f"precision: {compute} (--precision {precision_flag})")
     return model

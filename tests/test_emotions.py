@@ -222,3 +222,14 @@ def test_a_one_pixel_image_and_a_cmyk_jpeg(tmp_path):
     by_file = {os.path.basename(r["file"]): r for r in json.loads(out.read_text())}
     assert by_file["dot.png"]["box"] is None and "dot.png: no face found" in result.stdout
     assert by_file["print.jpg"]["box"] is not None and by_file["print.jpg"]["keypoints"] is not None
+
+
+def test_detect_size_is_for_the_detectors_that_use_it(inputs, tmp_path):
+    """--detect-size sizes Haar's and MTCNN's working copy; with BlazeFace, which ignores it, it is refused."""
+    refused = run_main("emotions.py", str(inputs / "hopper.jpg"), "--detect-size", "1200")
+    assert_one_line_error(refused, "--detect-size applies to --detector haar and mtcnn")
+    # Haar on a 64-pixel working copy of the 512x600 photo: too small to find the face; at 640 it does.
+    small = run_main("emotions.py", str(inputs / "hopper.jpg"), "--detector", "haar", "--detect-size", "64")
+    large = run_main("emotions.py", str(inputs / "hopper.jpg"), "--detector", "haar", "--detect-size", "640")
+    assert small.returncode == large.returncode == 0, small.stderr[-2000:] + large.stderr[-2000:]
+    assert "no face found" in small.stdout and "1 face(s)" in large.stdout
