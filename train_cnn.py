@@ -14,7 +14,7 @@ same command after an interruption to resume from the last finished epoch
 (with --resume, a missing checkpoint is an error instead of a fresh start).
 """
 from ferkit import cli
-from ferkit import recipes
+from ferkit import train_flags
 from ferkit import training
 from ferkit.config import TrainConfig
 
@@ -24,13 +24,13 @@ ARCHITECTURES = {"cnn": "CNN", "resnet": "ResNet", "faceres": "faceres MobileNet
 
 
 def main(argv=None):
-    parser = recipes.build_parser(__doc__.splitlines()[0], "cnn",
+    parser = train_flags.build_parser(__doc__.splitlines()[0], "cnn",
                                   ["seed", "fast", "long", "ferplus", "robust", "backbone"], "seed")
     parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="cnn",
                         help="cnn: the seed's CNN; resnet: a pre-activation ResNet with a global-average-pooled head; "
                              "faceres: a MobileNet pretrained for face recognition on VGGFace2, with a new head "
                              "(use --preset backbone)")
-    recipes.add_backbone_flags(parser)
+    train_flags.add_backbone_flags(parser)
     args = parser.parse_args(argv)
     training.train(TrainConfig.from_args(args), ARCHITECTURES[args.arch])
 

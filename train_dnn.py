@@ -5,13 +5,13 @@
 Same flags, checkpointing and resume as train_cnn.py.
 """
 from ferkit import cli
-from ferkit import recipes
+from ferkit import train_flags
 from ferkit import training
 from ferkit.config import TrainConfig
 
 
 def main(argv=None):
-    parser = recipes.build_parser(__doc__.splitlines()[0], "dnn", ["dnn"], "dnn")
+    parser = train_flags.build_parser(__doc__.splitlines()[0], "dnn", ["dnn"], "dnn")
     args = parser.parse_args(argv)
     training.train(TrainConfig.from_args(args, arch="dnn"), "DNN")
 

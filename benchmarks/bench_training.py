@@ -213,10 +213,11 @@ def train_cnn_quietly(*argv):
     import keras
 
     from ferkit import recipes
+    from ferkit import train_flags
     from ferkit import training
     from ferkit.config import TrainConfig
 
-    args = recipes.build_parser("bench", "cnn", list(recipes.PRESETS), "seed").parse_args(list(argv))
+    args = train_flags.build_parser("bench", "cnn", list(recipes.PRESETS), "seed").parse_args(list(argv))
     keras.backend.clear_session()
     with contextlib.redirect_stdout(io.StringIO()):
         return training.train(TrainConfig.from_args(args, arch="cnn"), "CNN")

@@ -8,6 +8,7 @@ tf = pytest.importorskip("tensorflow")
 from ferkit import augment
 from ferkit import cli
 from ferkit import recipes
+from ferkit import train_flags
 from ferkit.optim import make_optimizer
 from ferkit.pipeline import make_dataset
 
@@ -54,14 +55,14 @@ def test_random_erase_is_reproducible_per_seed_and_off_at_probability_zero():
 def test_no_augment_turns_off_the_erasing_and_mixup_given_with_it():
     assert all("erase" in recipe and "mixup" in recipe for recipe in recipes.PRESETS.values())
     argv = ["--no-augment", "--erase", "0.5", "0.25", "--mixup", "0.2"]
-    args = recipes.build_parser("t", "cnn", list(recipes.PRESETS), "long").parse_args(argv)
+    args = train_flags.build_parser("t", "cnn", list(recipes.PRESETS), "long").parse_args(argv)
     recipe = recipes.settings_from(args)
     assert recipe["augment"] is None and recipe["erase"] is None and recipe["mixup"] is None
 
 
 def test_erase_flag_overrides_the_preset_and_zero_turns_it_off():
     parse = lambda preset, *argv: recipes.settings_from(
-        recipes.build_parser("t", "cnn", list(recipes.PRESETS), preset).parse_args(list(argv)))
+        train_flags.build_parser("t", "cnn", list(recipes.PRESETS), preset).parse_args(list(argv)))
     assert parse("fast")["erase"] is None
     assert parse("fast", "--erase", "0.5", "0.25")["erase"] == (0.5, 0.25)
     assert parse("long", "--erase", "0", "0")["erase"] is None
@@ -111,7 +112,7 @@ def test_mixup_is_reproducible_per_seed():
 
 def test_mixup_flag_overrides_the_preset_and_zero_or_no_augment_turn_it_off():
     parse = lambda *argv: recipes.settings_from(
-        recipes.build_parser("t", "cnn", list(recipes.PRESETS), "fast").parse_args(list(argv)))
+        train_flags.build_parser("t", "cnn", list(recipes.PRESETS), "fast").parse_args(list(argv)))
     assert parse()["mixup"] is None
     assert parse("--mixup", "0.2")["mixup"] == 0.2
     assert parse("--mixup", "0")["mixup"] is None
@@ -146,7 +147,7 @@ def test_repeated_training_set_shows_every_face_once_per_epoch_in_a_new_order():
 
 def test_optimizer_and_weight_decay_flags_override_the_preset():
     parse = lambda *argv: recipes.settings_from(
-        recipes.build_parser("t", "cnn", list(recipes.PRESETS), "fast").parse_args(list(argv)))
+        train_flags.build_parser("t", "cnn", list(recipes.PRESETS), "fast").parse_args(list(argv)))
     assert (parse()["optimizer"], parse()["weight_decay"]) == ("adamw", 0.05)
     recipe = parse("--optimizer", "sgd", "--lr", "0.01", "--weight-decay", "0.005")
     optimizer = make_optimizer(recipe, steps_per_epoch=10)
@@ -173,7 +174,7 @@ def test_photometric_changes_about_its_share_of_faces_within_the_grey_range():
 
 def test_photometric_flag_overrides_the_preset_and_is_checked():
     parse = lambda preset, *argv: recipes.settings_from(
-        recipes.build_parser("t", "cnn", list(recipes.PRESETS), preset).parse_args(list(argv)))
+        train_flags.build_parser("t", "cnn", list(recipes.PRESETS), preset).parse_args(list(argv)))
     assert parse("fast")["photometric"] is None and parse("robust")["photometric"] == 0.2
     assert parse("fast", "--photometric", "0.5")["photometric"] == 0.5
     assert parse("robust", "--photometric", "0")["photometric"] is None

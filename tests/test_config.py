@@ -5,15 +5,16 @@ import dataclasses
 import pytest
 
 from ferkit import recipes
+from ferkit import train_flags
 from ferkit.config import TrainConfig
 
 
 def parser():
     import train_cnn
 
-    p = recipes.build_parser("t", "cnn", list(recipes.PRESETS), "seed")
+    p = train_flags.build_parser("t", "cnn", list(recipes.PRESETS), "seed")
     p.add_argument("--arch", choices=sorted(train_cnn.ARCHITECTURES), default="cnn")
-    recipes.add_backbone_flags(p)
+    train_flags.add_backbone_flags(p)
     return p
 
 

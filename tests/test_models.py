@@ -14,6 +14,7 @@ def test_width_scales_every_layer_and_is_checked():
     import keras
 
     from ferkit import recipes
+    from ferkit import train_flags
 
     half = build_cnn(width=0.5)
     assert [l.filters for l in half.layers if isinstance(l, keras.layers.Conv2D)] == [16, 16, 32, 32, 64, 64]
@@ -24,7 +25,7 @@ def test_width_scales_every_layer_and_is_checked():
     total = sum(9 * i * o + o for i, o in convs) + sum(i * o + o for i, o in dense) + 512 * 7 + 7 + batch_norm
     assert count_params(half) == (total, batch_norm // 2) == (2_967_543, 3_520)
     assert count_params(build_dnn(width=0.25))[0] == 2304 * 256 + 3 * 256 * 256 + 4 * 256 + 4 * 4 * 256 + 256 * 7 + 7
-    parse = lambda *argv: recipes.settings_from(recipes.build_parser("t", "cnn", ["fast"], "fast").parse_args(argv))
+    parse = lambda *argv: recipes.settings_from(train_flags.build_parser("t", "cnn", ["fast"], "fast").parse_args(argv))
     for bad in ("0", "-1", "5"):
         with pytest.raises(cli.UsageError, match=f"--width {bad}: the width multiplier must be above 0 and at most 4"):
             parse("--width", bad)
