@@ -26,12 +26,11 @@ inference (benchmarks/bench_inference.py) and the page
 
 Timings on shared machines are noisy: compare the ratios printed by one run.
 """
-import argparse
-
+from benchmarks import bench_faces
 from benchmarks import bench_inference
 from benchmarks import bench_page
 from benchmarks import bench_training
-from ferkit import cli
+from ferkit.programs import cli
 
 # Every flag a benchmark may take, defined once: name -> (argparse keywords).
 FLAGS = {
@@ -80,10 +79,10 @@ MODES = {
     "memory": (bench_training.bench_memory, "peak memory of training and predict.py", ["train", "test"]),
     # Inference: scripts, detectors, runtimes, the server.
     "predict": (bench_inference.bench_predict, "predict.py end to end", ["test", "model"]),
-    "crop": (bench_inference.bench_crop, "a detector's box against FER2013's crop", ["train", "detector", "faces"]),
-    "detectors": (bench_inference.bench_detectors, "BlazeFace, Haar and MTCNN on pasted real faces",
+    "crop": (bench_faces.bench_crop, "a detector's box against FER2013's crop", ["train", "detector", "faces"]),
+    "detectors": (bench_faces.bench_detectors, "BlazeFace, Haar and MTCNN on pasted real faces",
                   ["train", "model", "detector-list", "faces", "pad"]),
-    "rotation": (bench_inference.bench_rotation, "turned faces: aligned crops against upright ones",
+    "rotation": (bench_faces.bench_rotation, "turned faces: aligned crops against upright ones",
                  ["train", "model", "faces", "angles"]),
     "emotions": (bench_inference.bench_emotions, "emotions.py: a photo's milliseconds, a video's frames/s",
                  ["model", "onnx", "photos", "frames"]),
@@ -94,8 +93,8 @@ MODES = {
                ["train", "ferplus", "model", "precision"]),
     "compare": (bench_inference.bench_compare, "two models on PublicTest, B - A with bootstrap intervals",
                 ["train", "ferplus", "model", "draws", "precision"]),
-    "closeups": (bench_inference.bench_closeups, "faces that fill the picture: the share found", ["train", "faces"]),
-    "jitter": (bench_inference.bench_jitter, "steady clips: top-class changes a second, lag",
+    "closeups": (bench_faces.bench_closeups, "faces that fill the picture: the share found", ["train", "faces"]),
+    "jitter": (bench_faces.bench_jitter, "steady clips: top-class changes a second, lag",
                ["train", "onnx", "faces", "frames"]),
     # The page in a browser, as a user sees it.
     "page": (bench_page.bench_page, "the page in Chromium, both modes: start-up, frames/s",

@@ -23,11 +23,11 @@ import os
 
 import numpy as np
 
-from ferkit import cli
-from ferkit import ferplus
-from ferkit.balance import adjust_probabilities, class_prior, fit_temperature
-from ferkit.fer2013 import NUM_CLASSES
-from ferkit.metrics import summary, summary_line
+from ferkit.programs import cli
+from ferkit.data import ferplus
+from ferkit.train.balance import adjust_probabilities, class_prior, fit_temperature
+from ferkit.data.fer2013 import NUM_CLASSES
+from ferkit.infer.metrics import summary, summary_line
 
 TAU_GRID = np.round(np.arange(-1.0, 1.0001, 0.1), 2)
 
@@ -51,7 +51,7 @@ def build_parser():
 
 def views_of(model, images, tta):
     """The model's probabilities on each TTA view, uncorrected: [(N, K), ...]."""
-    from ferkit.inference import Predictor, tta_views
+    from ferkit.infer.inference import Predictor, tta_views
 
     predict = Predictor([model])
     return [predict(np.ascontiguousarray(view)) for view in tta_views(images, tta)]
@@ -84,7 +84,7 @@ def main(argv=None):
             args.tau = float(args.tau)
         except ValueError:
             raise cli.UsageError(f"--tau {args.tau}: give a number or auto") from None
-    from ferkit.training import load_split
+    from ferkit.train.training import load_split
 
     train_set, val_set, _ = load_split(args.train, args.ferplus, args.label_mode, args.val_split, args.split_seed,
                                        args.limit)
@@ -92,9 +92,9 @@ def main(argv=None):
     prior = class_prior(train_set.targets if train_set.targets is not None else train_set.labels, num_classes)
     print("prior (training class shares): " + ", ".join(f"{p:.4f}" for p in prior))
 
-    from ferkit.balance import fold_into_output
-    from ferkit.card import fingerprint, git_commit, read_card
-    from ferkit.models import load_model, save_float16, save_model
+    from ferkit.train.balance import fold_into_output
+    from ferkit.nets.card import fingerprint, git_commit, read_card
+    from ferkit.nets.models import load_model, save_float16, save_model
 
     model = load_model(args.model, "float32")
     if len(model.class_names) != num_classes:

@@ -10,8 +10,8 @@ noisy readings flatters whichever run swings the most.
 """
 import os
 
-from ferkit import cli
-from ferkit.runlog import best_row, read_run
+from ferkit.programs import cli
+from ferkit.train.runlog import best_row, read_run
 
 
 def parse_args(argv=None):
@@ -35,7 +35,7 @@ def summarize(rows):
 
 
 def plot_runs(runs, path, title):
-    from ferkit.figures import plt, save
+    from ferkit.train.figures import plt, save
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
     for label, rows in runs:

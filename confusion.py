@@ -15,12 +15,12 @@ import os
 
 import numpy as np
 
-from ferkit import cli
-from ferkit import fer2013
-from ferkit import ferplus
-from ferkit import metrics
+from ferkit.programs import cli
+from ferkit.data import fer2013
+from ferkit.data import ferplus
+from ferkit.infer import metrics
 from ferkit.files import atomic_output
-from ferkit.inference import TTA_MODES, load_for_script
+from ferkit.infer.inference import TTA_MODES, load_for_script
 
 
 def parse_args(argv=None):
@@ -78,7 +78,7 @@ def test_rows(data, path):
 
 
 def plot_confusion(matrix, table, title, path, class_names):
-    from ferkit.figures import plt, save
+    from ferkit.train.figures import plt, save
 
     normalized = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     fig = plt.figure(figsize=(14, 6.2))
@@ -107,7 +107,7 @@ def main(argv=None):
     if args.labels:
         args.split = "all"
     images, labels, shares = select_faces(args)
-    from ferkit.inference import predict_proba
+    from ferkit.infer.inference import predict_proba
 
     model = load_for_script(args.model, args.precision)
     names = model.class_names

@@ -19,8 +19,8 @@ import tempfile
 
 import numpy as np
 
-from ferkit import cli
-from ferkit.fer2013 import IMAGE_SIZE
+from ferkit.programs import cli
+from ferkit.data.fer2013 import IMAGE_SIZE
 from ferkit.files import atomic_output
 
 # What an export must reproduce: the same top class for every check face, and
@@ -112,9 +112,9 @@ def export(model_path, out, weights="float16"):
     require_exporters()
     import onnx
 
-    from ferkit.card import ONNX_KEY, read_card
-    from ferkit.inference import OnnxModel, Predictor, add_metadata
-    from ferkit.models import convert, load_model
+    from ferkit.nets.card import ONNX_KEY, read_card
+    from ferkit.infer.inference import OnnxModel, Predictor, add_metadata
+    from ferkit.nets.models import convert, load_model
 
     model = load_model(model_path)
     names = model.class_names
@@ -145,8 +145,8 @@ def export_litert(model_path, out, weights="float32"):
     ONNX export. Returns (difference, agreement, bytes)."""
     import tensorflow as tf
 
-    from ferkit.inference import Predictor
-    from ferkit.models import convert, load_model
+    from ferkit.infer.inference import Predictor
+    from ferkit.nets.models import convert, load_model
 
     if weights != "float32":
         raise cli.UsageError("--format litert stores float32 weights only (--weights float32)")

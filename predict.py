@@ -14,11 +14,11 @@ import time
 
 import numpy as np
 
-from ferkit import cli
-from ferkit import fer2013
-from ferkit.fer2013 import USAGES
+from ferkit.programs import cli
+from ferkit.data import fer2013
+from ferkit.data.fer2013 import USAGES
 from ferkit.files import atomic_output
-from ferkit.inference import TTA_MODES, load_for_script  # inference.py imports TensorFlow only when predicting.
+from ferkit.infer.inference import TTA_MODES, load_for_script  # inference.py imports TensorFlow only when predicting.
 
 
 def parse_args(argv=None):
@@ -51,7 +51,7 @@ def write_submission(path, ids, predicted):
 def report_accuracy(data, predicted, labels_path, probabilities=None):
     """Scores against the key (or the file's own labels); probabilities, where
     the model's classes are FER2013's, also give the calibration error."""
-    from ferkit.inference import accuracy_lines
+    from ferkit.infer.inference import accuracy_lines
 
     if labels_path:
         known, truth = fer2013.match_labels(data, labels_path)
@@ -72,7 +72,7 @@ def main(argv=None):
     data = fer2013.load_csv(args.test, limit=args.limit)
     if args.labels:
         fer2013.load_labels(args.labels)  # Fail on a bad key before the slow part.
-    from ferkit.inference import Predictor
+    from ferkit.infer.inference import Predictor
 
     models = [load_for_script(path, args.precision) for path in args.model]
     try:

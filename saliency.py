@@ -12,10 +12,10 @@ import os
 
 import numpy as np
 
-from ferkit import cli
-from ferkit import fer2013
-from ferkit.fer2013 import CLASS_NAMES
-from ferkit.inference import load_for_script
+from ferkit.programs import cli
+from ferkit.data import fer2013
+from ferkit.data.fer2013 import CLASS_NAMES
+from ferkit.infer.inference import load_for_script
 
 
 def parse_args(argv=None):
@@ -71,7 +71,7 @@ def pick_faces(labels, per_class):
 def plot(images, labels, predicted, saliency_maps, cams, title, path, saliency_name="saliency", class_names=CLASS_NAMES):
     """True labels are the CSV's (FER2013's classes); predictions are named by
     class_names, the model's own (eight for a FER+ model)."""
-    from ferkit.figures import plt, save
+    from ferkit.train.figures import plt, save
 
     n = len(images)
     per_row = 2
@@ -103,7 +103,7 @@ def main(argv=None):
     if len(chosen) == 0:
         raise fer2013.DataError(args.data, "its validation split holds no faces")
     images, labels = data.images[chosen], data.labels[chosen].astype(int)
-    from ferkit.inference import predict_proba
+    from ferkit.infer.inference import predict_proba
 
     model = load_for_script(args.model, args.precision)
     predicted = predict_proba([model], images).argmax(axis=1)

@@ -13,10 +13,10 @@ Keeps the best model by validation accuracy (or --select) in --out; rerun the
 same command after an interruption to resume from the last finished epoch
 (with --resume, a missing checkpoint is an error instead of a fresh start).
 """
-from ferkit import cli
-from ferkit import train_flags
-from ferkit import training
-from ferkit.config import TrainConfig
+from ferkit.programs import cli
+from ferkit.programs import train_flags
+from ferkit.train import training
+from ferkit.train.config import TrainConfig
 
 # --arch: the seed's CNN (the reproduction), the small ResNet (models.build_resnet)
 # or the pretrained face-recognition MobileNet with a new head (backbones.py).

@@ -4,10 +4,10 @@
 
 Same flags, checkpointing and resume as train_cnn.py.
 """
-from ferkit import cli
-from ferkit import train_flags
-from ferkit import training
-from ferkit.config import TrainConfig
+from ferkit.programs import cli
+from ferkit.programs import train_flags
+from ferkit.train import training
+from ferkit.train.config import TrainConfig
 
 
 def main(argv=None):

@@ -10,10 +10,10 @@ import os
 
 import numpy as np
 
-from ferkit import cli
-from ferkit import fer2013
-from ferkit.fer2013 import CLASS_NAMES
-from ferkit.inference import load_for_script
+from ferkit.programs import cli
+from ferkit.data import fer2013
+from ferkit.data.fer2013 import CLASS_NAMES
+from ferkit.infer.inference import load_for_script
 
 
 def parse_args(argv=None):
@@ -47,7 +47,7 @@ def conv_layer(model, name):
 
 
 def plot_activations(face, label, maps, layer_name, path):
-    from ferkit.figures import plt, save
+    from ferkit.train.figures import plt, save
 
     order = np.argsort(maps.mean(axis=(0, 1)))[::-1]  # Most active first.
     n = maps.shape[-1]
@@ -95,7 +95,7 @@ def gradient_ascent(extractor, filters, steps, seed=0):
 
 
 def plot_patterns(patterns, layer_name, path):
-    from ferkit.figures import plt, save
+    from ferkit.train.figures import plt, save
 
     n = len(patterns)
     cols = 8

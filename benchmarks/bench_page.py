@@ -16,7 +16,7 @@ import urllib.request
 
 import numpy as np
 
-from ferkit import cli
+from ferkit.programs import cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # Where serve.py is.
 
@@ -110,7 +110,7 @@ def frames_per_second(line):
 def bench_page(args):
     from matplotlib import cbook
 
-    from ferkit.images import read_image
+    from ferkit.vision.images import read_image
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
     if executable is None:

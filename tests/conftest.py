@@ -11,7 +11,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # The scripts, importable for run_main.
 
-from ferkit.fer2013 import NUM_CLASSES, USAGES  # noqa: E402
+from ferkit.data.fer2013 import NUM_CLASSES, USAGES  # noqa: E402
 
 HEADERS = {
     "ntu_train": "label,feature",
@@ -91,7 +91,7 @@ def run_main(script, *args):
     import importlib
     import io
 
-    from ferkit import cli
+    from ferkit.programs import cli
 
     module = importlib.import_module(os.path.splitext(os.path.basename(script))[0])
     out, err = io.StringIO(), io.StringIO()
@@ -179,7 +179,7 @@ def write_ferplus_pair(folder, n_per_class=20, seed=0, private=False):
     fifth row is PublicTest (with private=True, every fifth from the third
     is PrivateTest, as in the full files), and the last row is unnamed (not
     a face)."""
-    from ferkit.ferplus import COLUMN_CLASS
+    from ferkit.data.ferplus import COLUMN_CLASS
 
     images, labels = learnable_faces(n_per_class, seed=seed)
     rows_at = np.arange(len(labels))

@@ -5,12 +5,12 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from ferkit import augment
-from ferkit import cli
-from ferkit import recipes
-from ferkit import train_flags
-from ferkit.optim import make_optimizer
-from ferkit.pipeline import make_dataset
+from ferkit.train import augment
+from ferkit.programs import cli
+from ferkit.train import recipes
+from ferkit.programs import train_flags
+from ferkit.train.optim import make_optimizer
+from ferkit.train.pipeline import make_dataset
 
 
 def faces(n=256, seed=0):
@@ -73,7 +73,7 @@ def test_erase_flag_overrides_the_preset_and_zero_turns_it_off():
 
 
 def random_dataset(n, labels):
-    from ferkit import fer2013
+    from ferkit.data import fer2013
 
     images = np.random.RandomState(0).randint(0, 256, (n, 48, 48, 1)).astype(np.uint8)
     return fer2013.Dataset(images=images, labels=np.asarray(labels, np.int8), ids=np.arange(n), usage=None)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, csv_text, learnable_faces, run_main, write_csv
 
-from ferkit import backbones
-from ferkit.tfjs import read_graph_model, run_graph
+from ferkit.nets import backbones
+from ferkit.nets.tfjs import read_graph_model, run_graph
 
 TINY_STEM, TINY_BLOCKS = (8, 2), ((16, 1), (12, 2))
 
@@ -114,7 +114,7 @@ def test_a_missing_shard_is_one_clear_error(tmp_path):
 def test_faceres_has_mobilenets_parameters_at_each_input_size(size):
     import keras
 
-    from ferkit.models import ARCHITECTURES, count_params
+    from ferkit.nets.models import ARCHITECTURES, count_params
 
     model = ARCHITECTURES["faceres"](num_classes=8, input_size=size)
     mobilenet = keras.applications.MobileNet(weights=None, include_top=False, input_shape=(size, size, 3))
@@ -127,7 +127,7 @@ def test_faceres_has_mobilenets_parameters_at_each_input_size(size):
 def test_the_input_adapter_gives_three_equal_channels_in_the_pixel_range():
     import keras
 
-    from ferkit.backbones import build_faceres
+    from ferkit.nets.backbones import build_faceres
 
     model = build_faceres(input_size=96)
     adapter = keras.Model(model.input, model.get_layer("grey_to_rgb").output)
@@ -142,7 +142,7 @@ def test_the_input_adapter_gives_three_equal_channels_in_the_pixel_range():
 
 
 def test_restoring_batch_norm_statistics_keeps_every_output():
-    from ferkit.backbones import build_faceres, restore_batch_norm
+    from ferkit.nets.backbones import build_faceres, restore_batch_norm
 
     model = build_faceres(input_size=64)
     faces = np.random.default_rng(0).integers(0, 256, (48, 48, 48, 1)).astype(np.float32)
@@ -157,8 +157,8 @@ def test_restoring_batch_norm_statistics_keeps_every_output():
 def test_fine_tuning_moves_the_head_first_and_the_backbone_only_when_unfrozen():
     import keras
 
-    from ferkit.optim import compile_model
-    from ferkit.recipes import PRESETS
+    from ferkit.train.optim import compile_model
+    from ferkit.train.recipes import PRESETS
 
     recipe = dict(PRESETS["backbone"], head_epochs=1, freeze_bn=False)
     model = compile_model("faceres", recipe, steps_per_epoch=2, num_classes=8,
@@ -183,7 +183,7 @@ def test_fine_tuning_moves_the_head_first_and_the_backbone_only_when_unfrozen():
 @pytest.fixture
 def random_backbone(tmp_path):
     """A weights file of random backbone weights, as the converter writes one."""
-    from ferkit.backbones import build_faceres, is_backbone_layer, save_weights
+    from ferkit.nets.backbones import build_faceres, is_backbone_layer, save_weights
 
     model = build_faceres(input_size=64)
     path = str(tmp_path / "faceres.npz")
@@ -192,7 +192,7 @@ def random_backbone(tmp_path):
 
 
 def test_a_backbone_run_end_to_end_saves_a_model_every_script_loads(tmp_path, random_backbone):
-    from ferkit.models import load_model
+    from ferkit.nets.models import load_model
 
     faces, labels = learnable_faces(n_per_class=10)
     train = write_csv(tmp_path / "train.csv", csv_text("ntu_train", faces, labels))

@@ -4,7 +4,7 @@ model's last layer."""
 import numpy as np
 import pytest
 
-from ferkit import balance
+from ferkit.train import balance
 
 
 PRIOR = np.array([0.6, 0.3, 0.1])
@@ -62,8 +62,8 @@ def test_losses_survive_a_save_and_load(tmp_path):
 
 
 def test_balanced_sampling_draws_classes_equally_often():
-    from ferkit import fer2013
-    from ferkit.pipeline import make_dataset
+    from ferkit.data import fer2013
+    from ferkit.train.pipeline import make_dataset
 
     rng = np.random.default_rng(0)
     labels = np.array([0] * 900 + [1] * 90 + [2] * 10, np.int8)

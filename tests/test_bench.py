@@ -11,9 +11,9 @@ def real_faces(tmp_path_factory):
     it), shifted a pixel or two, and a test CSV with ids."""
     import matplotlib.cbook
 
-    from ferkit.detectors import HaarDetector
-    from ferkit.crops import CROP_SCALE, crop_face
-    from ferkit.images import read_image, to_gray
+    from ferkit.vision.detectors import HaarDetector
+    from ferkit.vision.crops import CROP_SCALE, crop_face
+    from ferkit.vision.images import read_image, to_gray
 
     rgb = read_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     gray = to_gray(rgb)
@@ -58,7 +58,7 @@ ONNX = "<onnx>"
 def test_every_mode_prints_its_figures(real_faces, tiny_model, tmp_path, mode, flags, figures):
     import re
 
-    from ferkit import cli
+    from ferkit.programs import cli
 
     train, test = real_faces
     onnx = cli.released_model("fer2013_cnn", prefer_onnx=True)
@@ -100,7 +100,7 @@ def test_shifts_prints_a_line_per_shift_and_the_mean_per_model(tmp_path, tiny_mo
     import re
 
     from conftest import write_ferplus_pair
-    from ferkit import shifts
+    from ferkit.data import shifts
 
     faces, votes, _, _ = write_ferplus_pair(str(tmp_path))
     result = run_main("bench.py", "shifts", "--train", faces, "--ferplus", votes, "--model", tiny_model,
@@ -121,14 +121,14 @@ def test_shifts_prints_a_line_per_shift_and_the_mean_per_model(tmp_path, tiny_mo
 def test_jitter_counts_changes_and_the_lag_with_and_without_smoothing(tmp_path):
     import re
 
-    from ferkit import cli
+    from ferkit.programs import cli
 
     # Two real faces (Grace Hopper's, and her mirror image darkened), 70 rows: 7 of them validate.
     import matplotlib.cbook
 
-    from ferkit.crops import face_crop
-    from ferkit.detectors import BlazeFaceDetector
-    from ferkit.images import read_image, to_gray
+    from ferkit.vision.crops import face_crop
+    from ferkit.vision.detectors import BlazeFaceDetector
+    from ferkit.vision.images import read_image, to_gray
 
     rgb = read_image(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     face = face_crop(to_gray(rgb), BlazeFaceDetector()(rgb)[0], "blazeface")
@@ -148,7 +148,7 @@ def test_compare_prints_each_model_and_the_difference_with_its_interval(tmp_path
     import re
 
     from conftest import write_ferplus_pair
-    from ferkit import cli
+    from ferkit.programs import cli
 
     faces, votes, _, _ = write_ferplus_pair(str(tmp_path))
     ferplus_model = cli.released_model("ferplus_cnn", prefer_onnx=True)

@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from ferkit import blazeface
-from ferkit import crops
-from ferkit import records
-from ferkit.detectors import BlazeFaceDetector, HaarDetector, Detection
-from ferkit.images import read_image, to_gray
+from ferkit.vision import blazeface
+from ferkit.vision import crops
+from ferkit.vision import records
+from ferkit.vision.detectors import BlazeFaceDetector, HaarDetector, Detection
+from ferkit.vision.images import read_image, to_gray
 
 
 @pytest.fixture(scope="module")

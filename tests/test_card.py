@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from conftest import ROOT, run_main
 
-from ferkit.card import describe, read_card
+from ferkit.nets.card import describe, read_card
 
 
 def test_a_trained_model_carries_its_recipe_data_and_the_epoch_it_kept(tiny_model, tiny_data):
@@ -41,7 +41,7 @@ def test_the_onnx_copy_carries_the_same_card(tiny_model, tmp_path):
 def test_ferkit_info_reads_an_onnx_card_without_tensorflow(tiny_model, tmp_path):
     out = str(tmp_path / "cnn.onnx")
     assert run_main("export.py", tiny_model, "--out", out).returncode == 0
-    code = ("import sys; from ferkit.command import main; sys.argv = ['ferkit', 'info', sys.argv[1]]\n"
+    code = ("import sys; from ferkit.programs.command import main; sys.argv = ['ferkit', 'info', sys.argv[1]]\n"
             "try:\n    main()\nfinally:\n    assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'")
     result = subprocess.run([sys.executable, "-c", code, out], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -58,9 +58,9 @@ def test_ferkit_info_reads_an_onnx_card_without_tensorflow(tiny_model, tmp_path)
 
 def test_calibrate_folds_the_prior_shift_and_temperature_into_the_model(tiny_model, tiny_data, tmp_path):
     import calibrate
-    from ferkit import training
-    from ferkit.balance import class_prior
-    from ferkit.models import load_model
+    from ferkit.train import training
+    from ferkit.train.balance import class_prior
+    from ferkit.nets.models import load_model
 
     out = str(tmp_path / "calibrated.keras")
     result = run_main("calibrate.py", "--model", tiny_model, "--train", tiny_data["train"], "--tau", "0.5",

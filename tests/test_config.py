@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from ferkit import recipes
-from ferkit import train_flags
-from ferkit.config import TrainConfig
+from ferkit.train import recipes
+from ferkit.programs import train_flags
+from ferkit.train.config import TrainConfig
 
 
 def parser():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import assert_one_line_error, run_main
 
-from ferkit.distill import blend, distillation_loss
+from ferkit.train.distill import blend, distillation_loss
 
 
 def test_blend_mixes_teachers_and_labels_and_keeps_rows_summing_to_one():

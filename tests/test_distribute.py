@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import ROOT, assert_one_line_error, run_main, run_script
 
-from ferkit.models import load_model
+from ferkit.nets.models import load_model
 
 TWO_CPUS = """
 import sys, tensorflow as tf
@@ -81,9 +81,9 @@ def test_the_multiworker_step_trains_the_loss_the_flags_ask_for():
     import numpy as np
     import tensorflow as tf
 
-    from ferkit.distribute import per_example_loss
-    from ferkit.optim import compile_model
-    from ferkit.recipes import PRESETS
+    from ferkit.train.distribute import per_example_loss
+    from ferkit.train.optim import compile_model
+    from ferkit.train.recipes import PRESETS
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (32, 48, 48, 1)).astype("float32")

@@ -12,8 +12,8 @@ import pytest
 from conftest import assert_one_line_error, run_main
 from PIL import Image
 
-from ferkit import cli
-from ferkit.inference import OnnxModel
+from ferkit.programs import cli
+from ferkit.infer.inference import OnnxModel
 
 # The model emotions.py runs by default (its released ONNX copy): the tests
 # skip where it is not there, and read its classes only where it is.

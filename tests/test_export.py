@@ -20,8 +20,8 @@ def exported(tiny_model, tmp_path_factory):
 def test_export_writes_a_half_size_file_that_matches_keras(tiny_model, exported):
     out, stdout = exported
     assert "top class matches Keras on 100.0%" in stdout
-    from ferkit.inference import OnnxModel, Predictor
-    from ferkit.models import load_model
+    from ferkit.infer.inference import OnnxModel, Predictor
+    from ferkit.nets.models import load_model
 
     keras_model, onnx_model = load_model(tiny_model, "float32"), OnnxModel(out)
     # float16 weights: about 2 bytes a parameter, half of the float32 file.
@@ -43,7 +43,7 @@ def test_the_graph_takes_any_batch_of_48x48_faces(exported):
 
 
 def test_an_export_that_disagrees_writes_nothing(tiny_model, tmp_path, monkeypatch):
-    from ferkit import cli
+    from ferkit.programs import cli
     import export
 
     monkeypatch.setattr(export, "MAX_DIFFERENCE", -1.0)  # Nothing can agree this closely.
@@ -107,7 +107,7 @@ def test_litert_export_has_builtin_ops_only_and_matches_keras(tiny_model, tmp_pa
     assert result.returncode == 0, result.stderr[-3000:]
     assert "top class matches Keras on 100.0%" in result.stdout
     flat = out.read_bytes()
-    from ferkit.models import load_model
+    from ferkit.nets.models import load_model
 
     params = load_model(tiny_model).count_params()
     assert b"Flex" not in flat and 3.9 * params < len(flat) < 4.4 * params  # float32 weights: 4 bytes a parameter
@@ -124,12 +124,12 @@ def test_each_released_model_and_its_onnx_copy_give_the_same_probabilities(name)
     crops, random faces and their flip TTA, as emotions.py computes them."""
     from matplotlib import cbook
 
-    from ferkit import cli
-    from ferkit.detectors import BlazeFaceDetector
-    from ferkit.crops import face_crop
-    from ferkit.images import read_image, to_gray
-    from ferkit.inference import OnnxModel, Predictor
-    from ferkit.models import load_model
+    from ferkit.programs import cli
+    from ferkit.vision.detectors import BlazeFaceDetector
+    from ferkit.vision.crops import face_crop
+    from ferkit.vision.images import read_image, to_gray
+    from ferkit.infer.inference import OnnxModel, Predictor
+    from ferkit.nets.models import load_model
 
     rgb = read_image(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     detection = BlazeFaceDetector()(rgb)[0]

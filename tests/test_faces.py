@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ferkit import crops
-from ferkit import drawing
-from ferkit import tracking
-from ferkit import images
-from ferkit.detectors import HaarDetector
-from ferkit import fer2013
-from ferkit.fer2013 import DataError
+from ferkit.vision import crops
+from ferkit.vision import drawing
+from ferkit.vision import tracking
+from ferkit.vision import images
+from ferkit.vision.detectors import HaarDetector
+from ferkit.data import fer2013
+from ferkit.data.fer2013 import DataError
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from conftest import csv_text, random_faces, write_csv
 
-from ferkit import fer2013
-from ferkit.fer2013 import DataError, load_csv, split_indices
+from ferkit.data import fer2013
+from ferkit.data.fer2013 import DataError, load_csv, split_indices
 
 
 @pytest.mark.parametrize("gz", [False, True])
@@ -56,7 +56,7 @@ def test_cache_gives_same_arrays_and_notices_changes(tmp_path, monkeypatch):
     images, labels = random_faces(4, seed=5)
     path = write_csv(tmp_path / "f.csv", csv_text("ntu_train", images, labels))
     first = load_csv(path)
-    from ferkit import csvread
+    from ferkit.data import csvread
 
     assert os.listdir(csvread.cache_dir())
     # The second load comes from the cache: the parser must not run.

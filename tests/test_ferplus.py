@@ -8,8 +8,8 @@ import pytest
 from conftest import (FERPLUS_HEADER, assert_one_line_error, csv_text, ferplus_votes_row, learnable_faces, run_main,
                       run_script, write_csv, write_ferplus_pair)
 
-from ferkit import ferplus
-from ferkit.fer2013 import FERPLUS_CLASSES, load_csv
+from ferkit.data import ferplus
+from ferkit.data.fer2013 import FERPLUS_CLASSES, load_csv
 
 # FER+'s columns, for writing votes by name.
 N, H, SU, SA, A, D, F, C, UNKNOWN, NF = range(10)
@@ -132,8 +132,8 @@ def test_bad_vote_files(tmp_path, text, problem):
 
 
 def test_probability_mode_draws_one_hot_labels_from_the_votes():
-    from ferkit.fer2013 import Dataset
-    from ferkit.pipeline import make_dataset
+    from ferkit.data.fer2013 import Dataset
+    from ferkit.train.pipeline import make_dataset
 
     images, _ = learnable_faces(40, seed=3)
     targets = np.zeros((len(images), 8), np.float32)
@@ -151,8 +151,8 @@ def test_probability_mode_draws_one_hot_labels_from_the_votes():
 def test_multitarget_loss_is_that_of_the_best_allowed_class():
     import keras
 
-    from ferkit.optim import make_loss
-    from ferkit.recipes import PRESETS
+    from ferkit.train.optim import make_loss
+    from ferkit.train.recipes import PRESETS
 
     loss = make_loss(PRESETS["fast"], "multitarget")
     y_true = np.array([[0.5, 0.5, 0, 0, 0, 0, 0, 0]], np.float32)
@@ -188,7 +188,7 @@ def test_ferplus_training_learns_and_reports_eight_classes(ferplus_run):
 
 
 def test_a_saved_ferplus_model_names_its_classes_in_a_fresh_process(ferplus_run):
-    code = ("import sys; from ferkit import models; m = models.load_model(sys.argv[1]); "
+    code = ("import sys; from ferkit.nets import models; m = models.load_model(sys.argv[1]); "
             "print(m.output_shape[-1], ','.join(m.class_names))")
     result = run_script("-c", code, ferplus_run["model"])
     assert result.returncode == 0, result.stderr[-2000:]
@@ -199,10 +199,11 @@ def test_a_saved_ferplus_model_names_its_classes_in_a_fresh_process(ferplus_run)
 def test_every_label_mode_gives_its_targets_and_trains_a_step(tmp_path, mode):
     """In process (the command-line path is ferplus_run's): each mode's split,
     its batches' targets, and one finite training step of the DNN on them."""
-    from ferkit import fer2013, training
-    from ferkit.optim import compile_model
-    from ferkit.pipeline import make_dataset
-    from ferkit.recipes import PRESETS
+    from ferkit.data import fer2013
+    from ferkit.train import training
+    from ferkit.train.optim import compile_model
+    from ferkit.train.pipeline import make_dataset
+    from ferkit.train.recipes import PRESETS
 
     faces, votes_path, _, _ = write_ferplus_pair(tmp_path, n_per_class=6)
     train_set, val_set, _ = training.ferplus_split(fer2013.load_csv(faces, cache=False), faces, votes_path, mode)

@@ -8,8 +8,8 @@ from conftest import csv_text, random_faces
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ferkit.csvread import LAYOUTS, parse_csv_bytes
-from ferkit.fer2013 import NUM_CLASSES, USAGES, DataError
+from ferkit.data.csvread import LAYOUTS, parse_csv_bytes
+from ferkit.data.fer2013 import NUM_CLASSES, USAGES, DataError
 
 PATH = "fuzz.csv"
 

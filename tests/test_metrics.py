@@ -4,7 +4,7 @@ negative log-likelihood, in NumPy (metrics.py) and as Keras metrics
 import numpy as np
 import pytest
 
-from ferkit import metrics
+from ferkit.infer import metrics
 
 
 def test_mean_recall_weighs_each_class_equally():
@@ -49,7 +49,7 @@ def test_class_table_names_every_class_and_the_mean():
 
 
 def test_keras_metrics_agree_with_numpy():
-    from ferkit.keras_metrics import CalibrationError, MeanClassRecall
+    from ferkit.train.keras_metrics import CalibrationError, MeanClassRecall
 
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(500, 8)) * 2
@@ -65,7 +65,7 @@ def test_keras_metrics_agree_with_numpy():
 
 
 def test_paired_bootstrap_keeps_every_class_and_measures_the_difference():
-    from ferkit.metrics import paired_bootstrap
+    from ferkit.infer.metrics import paired_bootstrap
 
     labels = np.array([0] * 100 + [1] * 10)
     a = np.zeros(110, int)  # Every face of class 0 right, none of class 1.
@@ -80,7 +80,7 @@ def test_paired_bootstrap_keeps_every_class_and_measures_the_difference():
 
 
 def test_paired_bootstrap_interval_holds_the_difference_and_narrows_with_more_faces():
-    from ferkit.metrics import paired_bootstrap
+    from ferkit.infer.metrics import paired_bootstrap
 
     rng = np.random.default_rng(1)
     widths = []

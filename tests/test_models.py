@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from ferkit import cli
-from ferkit.models import build_cnn, build_dnn, count_params, flops_per_image, load_model
+from ferkit.programs import cli
+from ferkit.nets.models import build_cnn, build_dnn, count_params, flops_per_image, load_model
 
 
 def test_cnn_has_the_seed_layer_lists_parameter_count():
@@ -13,8 +13,8 @@ def test_cnn_has_the_seed_layer_lists_parameter_count():
 def test_width_scales_every_layer_and_is_checked():
     import keras
 
-    from ferkit import recipes
-    from ferkit import train_flags
+    from ferkit.train import recipes
+    from ferkit.programs import train_flags
 
     half = build_cnn(width=0.5)
     assert [l.filters for l in half.layers if isinstance(l, keras.layers.Conv2D)] == [16, 16, 32, 32, 64, 64]
@@ -82,7 +82,7 @@ def test_missing_and_corrupt_model_files(tmp_path):
 
 
 def test_float16_release_copy_is_half_the_size_and_predicts_the_same(tmp_path):
-    from ferkit.models import save_float16
+    from ferkit.nets.models import save_float16
 
     model = build_cnn()
     images = np.random.default_rng(0).integers(0, 256, size=(8, 48, 48, 1)).astype("float32")
@@ -106,7 +106,7 @@ def test_float16_release_copy_is_half_the_size_and_predicts_the_same(tmp_path):
 
 def resnet_parameters(num_classes, width=1.0):
     """build_resnet's parameters counted by hand: (total, BatchNorm statistics)."""
-    from ferkit.models import RESNET_STAGES
+    from ferkit.nets.models import RESNET_STAGES
 
     filters = [round(f * width) for f, _ in RESNET_STAGES]
     total, statistics, c = 9 * filters[0], 0, filters[0]  # The stem: 3x3, one grey input, no bias.
@@ -123,7 +123,7 @@ def resnet_parameters(num_classes, width=1.0):
 def test_resnet_has_its_hand_counted_parameters_and_a_pooled_head():
     import keras
 
-    from ferkit.models import build_resnet
+    from ferkit.nets.models import build_resnet
 
     model = build_resnet(num_classes=8)
     assert count_params(model) == resnet_parameters(8) == (2_780_840, 3_776)
@@ -138,7 +138,7 @@ def test_resnet_has_its_hand_counted_parameters_and_a_pooled_head():
 def test_resnet_trains_a_step_saves_and_reloads(tmp_path):
     from conftest import learnable_faces
 
-    from ferkit.models import build_resnet, save_model
+    from ferkit.nets.models import build_resnet, save_model
 
     model = build_resnet(width=0.25)
     images, labels = learnable_faces(4)

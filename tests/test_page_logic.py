@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from conftest import ROOT
 
-from ferkit import blazeface, drawing
-from ferkit.boxes import iou, xywh_iou
-from ferkit.page_constants import page_constants
-from ferkit.smoothing import Smoother
+from ferkit.vision import blazeface, drawing
+from ferkit.vision.boxes import iou, xywh_iou
+from ferkit.vision.page_constants import page_constants
+from ferkit.vision.smoothing import Smoother
 
 
 def python_answers():
@@ -75,7 +75,7 @@ def test_the_server_sends_the_page_its_constants():
     from fastapi.testclient import TestClient
 
     import serve
-    from ferkit import cli
+    from ferkit.programs import cli
 
     app, _ = serve.build(cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True))
     constants = TestClient(app).get("/api/health").json()["constants"]

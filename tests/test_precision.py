@@ -14,9 +14,9 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from ferkit import models
-from ferkit import precision
-from ferkit.models import build_cnn, build_dnn, count_params
+from ferkit.nets import models
+from ferkit.nets import precision
+from ferkit.nets.models import build_cnn, build_dnn, count_params
 
 
 @pytest.mark.parametrize("shape", [(16, 6, 6, 5), (32, 9)])

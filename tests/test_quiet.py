@@ -7,7 +7,7 @@ import pytest
 from conftest import run_script
 from PIL import Image
 
-from ferkit import cli
+from ferkit.programs import cli
 
 TF_LOG = re.compile(r"^[IWEF]0000 |cuInit|absl::InitializeLog", re.M)
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, assert_one_line_error, csv_text, learnable_faces, run_main, run_script, write_csv
 
-from ferkit import fer2013
+from ferkit.data import fer2013
 from ferkit.files import atomic_output
 
 
@@ -49,15 +49,15 @@ def test_sigkill_then_rerun_resumes_from_last_finished_epoch(tmp_path, small_csv
     assert logged <= first_epoch <= logged + 1
     # The learning-rate schedule continued instead of restarting its warm-up:
     # it matches the schedule evaluated at the end of each epoch.
-    from ferkit import recipes
-    from ferkit.optim import make_schedule
+    from ferkit.train import recipes
+    from ferkit.train.optim import make_schedule
 
     steps = int(np.ceil(len(fer2013.split_indices(fer2013.load_csv(small_csv), 0.1, 0)[0]) / 16))
     recipe = dict(recipes.PRESETS["dnn"], epochs=6)
     schedule = make_schedule(recipe, steps)
     expected = [float(schedule(e * steps)) for e in range(1, 7)]
     np.testing.assert_allclose([float(r["lr"]) for r in rows], expected, rtol=1e-4)
-    from ferkit.models import load_model
+    from ferkit.nets.models import load_model
 
     assert load_model(str(out)).output_shape == (None, 7)
     assert not (tmp_path / "m.keras.resume").exists()
@@ -115,7 +115,7 @@ def test_predict_killed_while_writing_leaves_the_old_submission(tmp_path, tiny_d
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_good_model(tmp_path, small_csv):
-    from ferkit.models import load_model
+    from ferkit.nets.models import load_model
 
     out = tmp_path / "m.keras"
     diverge = ["train_dnn.py", "--train", small_csv, "--epochs", "3", "--lr", "1e30", "--width", "0.25", "--out", str(out),
@@ -139,7 +139,7 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_good_model(tmp_path, small_
 def test_deterministic_runs_give_identical_weights(tmp_path, small_csv):
     """Two --deterministic runs with one seed, and a third with another, in
     one fresh process (determinism, once on, stays on in a process)."""
-    from ferkit.models import load_model
+    from ferkit.nets.models import load_model
 
     runs = {"a": 3, "b": 3, "c": 4}
     commands = [" ".join(["--train", small_csv, "--epochs", "1", "--seed", str(seed), "--deterministic", "--width", "0.25",

@@ -44,8 +44,8 @@ def test_predict_writes_a_submission(tmp_path, tiny_data, tiny_model, extra):
 
 
 def test_bfloat16_and_float32_predictions_agree(tiny_model):
-    from ferkit.inference import predict_proba
-    from ferkit.models import load_model
+    from ferkit.infer.inference import predict_proba
+    from ferkit.nets.models import load_model
 
     images, _ = random_faces(32, seed=5)
     reference = predict_proba([load_model(tiny_model, "float32")], images)
@@ -65,8 +65,8 @@ def test_predict_keeps_ids_from_the_file(tmp_path, tiny_model):
 
 
 def test_tta_and_ensemble_average_probabilities(tiny_model):
-    from ferkit.inference import predict_proba
-    from ferkit.models import load_model
+    from ferkit.infer.inference import predict_proba
+    from ferkit.nets.models import load_model
 
     model = load_model(tiny_model)
     images, _ = random_faces(5, seed=4)
@@ -80,7 +80,7 @@ def test_tta_and_ensemble_average_probabilities(tiny_model):
 
 
 def test_tencrop_averages_ten_views_each_face_moved_three_pixels():
-    from ferkit.inference import SHIFT, tta_views
+    from ferkit.infer.inference import SHIFT, tta_views
 
     images, _ = random_faces(2, seed=5)
     views = list(tta_views(images, "tencrop"))
@@ -138,9 +138,9 @@ def test_filter_errors_name_the_valid_choices(tmp_path, tiny_data, tiny_model):
 def test_saliency_and_gradcam_maps(tiny_model):
     from saliency import explain
 
-    from ferkit.models import load_model
+    from ferkit.nets.models import load_model
 
-    from ferkit.inference import predict_proba
+    from ferkit.infer.inference import predict_proba
 
     images, _ = random_faces(3, seed=11)
     model = load_model(tiny_model)

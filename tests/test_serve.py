@@ -17,7 +17,7 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from benchmarks.bench_page import BARS_HOLD_A_FACE, fake_camera_flags, free_port, write_y4m  # noqa: E402
-from ferkit import cli  # noqa: E402
+from ferkit.programs import cli  # noqa: E402
 
 MODEL = cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True)  # What serve.py runs by default.
 
@@ -165,7 +165,7 @@ def fake_camera(tmp_path, rgb):
 
 def grace_hopper_camera(tmp_path):
     """Chromium's flags for a fake camera that shows the test photo."""
-    from ferkit.images import read_image
+    from ferkit.vision.images import read_image
 
     return fake_camera(tmp_path, read_image(grace_hopper()))
 
@@ -289,7 +289,7 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
     the page: a face and its emotions, and no frame posted to the server."""
     from playwright.sync_api import sync_playwright
 
-    from ferkit.images import read_image
+    from ferkit.vision.images import read_image
 
     executable = chromium_with_onnxruntime_web()
     args = grace_hopper_camera(tmp_path)
@@ -373,7 +373,7 @@ def test_where_the_browser_has_webgpu_the_models_run_on_it(server):
     server does."""
     from playwright.sync_api import sync_playwright
 
-    from ferkit.images import read_image
+    from ferkit.vision.images import read_image
 
     executable = chromium_with_onnxruntime_web()
     with sync_playwright() as p:
@@ -405,7 +405,7 @@ def close_up(rgb, side=256):
     the picture, which only the close-up pass finds."""
     import cv2
 
-    from ferkit.blazeface import BlazeFace
+    from ferkit.vision.blazeface import BlazeFace
 
     (x, y, w, h), _, _ = BlazeFace()(rgb)[0]
     crop = cv2.resize(rgb[y : y + h, x : x + w], (side, side), interpolation=cv2.INTER_AREA)

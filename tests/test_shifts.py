@@ -3,7 +3,7 @@ faces are the ones the FER+ votes name."""
 import numpy as np
 import pytest
 
-from ferkit import shifts
+from ferkit.data import shifts
 
 
 def dot(row=24, col=24, size=48):

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from ferkit.records import Face
-from ferkit.smoothing import Smoother
-from ferkit.tracking import FaceTracks
+from ferkit.vision.records import Face
+from ferkit.vision.smoothing import Smoother
+from ferkit.vision.tracking import FaceTracks
 
 
 def step_response(fps, time_constant=0.3, seconds=1.0):

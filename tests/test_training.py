@@ -4,7 +4,7 @@ import csv
 import pytest
 from conftest import assert_one_line_error, csv_text, learnable_faces, run_main, write_csv
 
-from ferkit.models import load_model
+from ferkit.nets.models import load_model
 
 
 def read_rows(path):
@@ -50,7 +50,7 @@ def test_train_dnn_end_to_end(tmp_path, tiny_data):
 
 
 def test_time_left_leaves_out_the_first_epoch_and_counts_what_remains():
-    from ferkit.runlog import progress_line, time_left
+    from ferkit.train.runlog import progress_line, time_left
 
     rows = [{"epoch": 1, "seconds": 90.0}, {"epoch": 2, "seconds": 30.0}, {"epoch": 3, "seconds": 60.0}]
     assert time_left(rows[:1], 10) == {"minutes_left": 13.5}  # Only the first so far: 9 x 90 s.
@@ -104,7 +104,7 @@ def test_bad_training_csv_is_one_line_and_exit_2(tmp_path, case):
 
 def test_the_curves_mark_the_epoch_the_run_kept(tmp_path):
     """A run kept by mean class recall names that epoch on its curves, not the one of best accuracy."""
-    from ferkit.figures import plot_training_curves
+    from ferkit.train.figures import plot_training_curves
 
     rows = [{"epoch": str(e), "loss": str(2 - e / 4), "val_loss": str(2 - e / 5), "accuracy": str(e / 4),
              "val_accuracy": str(a), "val_mean_recall": str(r)}

@@ -62,7 +62,7 @@ def test_predict_with_the_onnx_model_imports_no_tensorflow(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is not None, reason="TensorFlow is installed here")
 def test_without_tensorflow_the_default_model_is_the_onnx_copy(tmp_path):
-    from ferkit import cli
+    from ferkit.programs import cli
 
     assert cli.released_model() == RELEASED_ONNX
     result = run_script("emotions.py", grace_hopper(), "--json", str(tmp_path / "f.json"))

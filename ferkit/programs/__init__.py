@@ -1,0 +1,1 @@
+"""The command-line layer: one-line errors and shared flags, the ferkit command, and the programs behind emotions.py, serve.py, ferkit info and the training scripts' flags. The library below imports nothing from here."""

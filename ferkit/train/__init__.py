@@ -1,0 +1,1 @@
+"""Training: the configuration, the recipes, the tf.data pipeline and augmentation, optimizer and losses, balancing, distillation, callbacks, the loop, several devices, the epoch log and its figures."""
