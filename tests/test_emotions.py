@@ -233,3 +233,14 @@ def test_detect_size_is_for_the_detectors_that_use_it(inputs, tmp_path):
     large = run_main("emotions.py", str(inputs / "hopper.jpg"), "--detector", "haar", "--detect-size", "640")
     assert small.returncode == large.returncode == 0, small.stderr[-2000:] + large.stderr[-2000:]
     assert "no face found" in small.stdout and "1 face(s)" in large.stdout
+
+
+def test_no_align_crops_the_face_upright_as_found(inputs, tmp_path):
+    """--no-align: the same face and box, cropped without turning it, so the probabilities differ a little."""
+    aligned, upright = tmp_path / "aligned.json", tmp_path / "upright.json"
+    assert run_main("emotions.py", str(inputs / "hopper.jpg"), "--json", str(aligned)).returncode == 0
+    assert run_main("emotions.py", str(inputs / "hopper.jpg"), "--no-align", "--json", str(upright)).returncode == 0
+    (a,), (u,) = json.loads(aligned.read_text()), json.loads(upright.read_text())
+    assert a["box"] == u["box"]
+    assert a["probabilities"] != u["probabilities"]
+    assert max(abs(a["probabilities"][c] - u["probabilities"][c]) for c in a["probabilities"]) < 0.5

@@ -39,6 +39,11 @@ def test_predict_writes_a_submission(tmp_path, tiny_data, tiny_model, extra):
 
     scores = re.search(r"accuracy ([0-9.]+) on [0-9]+ faces, mean class recall ([0-9.]+), ECE ([0-9.]+)", result.stdout)
     assert scores and all(0 <= float(v) <= 1 for v in scores.groups()), result.stdout[-1000:]
+    # The accuracy printed is the submission's against the key, to the digits printed.
+    with open(tiny_data["labels"]) as f:
+        key = {int(r["id"]): int(r["label"]) for r in csv.DictReader(f)}
+    agreed = np.mean([key[int(i)] == int(label) for i, label in rows])
+    assert abs(float(scores.group(1)) - agreed) < 5e-5, (scores.group(1), agreed)
     assert "precision: float32" in result.stdout if "float32" in extra else "precision: " in result.stdout
     assert ("tta=off" if "none" in extra else "tta=flip") in result.stdout
 
