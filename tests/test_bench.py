@@ -2,7 +2,7 @@
 (the figures themselves are for a real machine and real data, not a test)."""
 import numpy as np
 import pytest
-from conftest import csv_text, run_main, write_csv
+from conftest import csv_text, learnable_faces, run_main, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -185,3 +185,29 @@ def test_each_mode_has_its_own_flags_and_help():
     assert set(bench.MODES) == {"csv", "throughput", "breakdown", "epochs", "precision", "memory", "predict", "crop",
                                 "detectors", "rotation", "emotions", "runtimes", "parity", "serve", "shifts", "compare",
                                 "closeups", "jitter", "page"}
+
+
+def test_jitter_smoothing_removes_the_changes_of_a_face_that_flickers(tmp_path, monkeypatch):
+    """A reader whose every frame flips between two readings, class 0 on average: raw, a change every frame
+    (29 a second); smoothed, none. (Real faces read steadily even raw, which proves nothing of the smoothing.)"""
+    import re
+
+    from ferkit.infer import reader
+    from ferkit.vision.records import Face
+
+    class FlickeringReader:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def faces(self, rgbs):
+            # Class 0 on average (0.51), class 1 every other frame.
+            p = [np.array([0.56, 0.44] + [0] * 6, np.float32), np.array([0.46, 0.54] + [0] * 6, np.float32)]
+            return [[Face((100, 100, 200, 200), p[k % 2], None)] for k in range(len(rgbs))]
+
+    monkeypatch.setattr(reader, "EmotionReader", FlickeringReader)
+    images, labels = learnable_faces(n_per_class=10)
+    train = write_csv(tmp_path / "train.csv", csv_text("ntu_train", images, labels))
+    result = run_main("bench.py", "jitter", "--train", train, "--faces", "2", "--frames", "30")
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = dict(re.findall(rf"^  (raw|smoothed 0.3 s) +top-class changes a second: mean ({NUMBER})", result.stdout, re.M))
+    assert float(rows["raw"]) == 29.0 and float(rows["smoothed 0.3 s"]) == 0.0, result.stdout

@@ -36,6 +36,10 @@ def test_mirrored_on_two_logical_cpus(tmp_path, tiny_data):
                         "--batch-size", "16", "--out", str(out), "--curves", "")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "MirroredStrategy, 2 replica(s), global batch 32" in result.stdout
+    # The global batch is what the epoch steps through: 126 training faces in 4 steps of 32, not 8 of 16.
+    import re
+
+    assert re.search(r"^4/4 - ", result.stdout, re.M), result.stdout[-2000:]
     assert load_model(str(out)).output_shape == (None, 7)
 
 
