@@ -34,6 +34,12 @@ def test_the_config_holds_the_flags_values_and_cannot_change():
         config.epochs = 3
     recipe = recipes.settings_from(config)
     assert recipe["erase"] == (0.5, 0.25) and recipe["balance"] == "logit-adjust"
+    # The recipe is typed and frozen too, passed whole; a change is a new recipe.
+    assert isinstance(recipe, recipes.Recipe) and recipe.erase == (0.5, 0.25)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        recipe.lr = 1.0
+    assert recipe.replace(lr=2e-3).lr == 2e-3 and recipe.lr == recipes.PRESETS["seed"]["lr"]
+    assert set(recipe.as_dict()) >= set(recipes.PRESETS["seed"])
 
 
 def test_a_config_made_by_hand_trains_from_its_defaults():

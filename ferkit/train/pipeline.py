@@ -8,7 +8,7 @@ from ferkit.data.fer2013 import NUM_CLASSES
 
 
 def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=None, mixup_alpha=None,
-                 num_classes=NUM_CLASSES, sample_targets=False, balanced=False, photometric=None):
+                 num_classes=NUM_CLASSES, sample_targets=False, balanced=False, photometric=None, recipe=None):
     """tf.data pipeline. Images stay uint8 (66 MB for all of FER2013's training
     set); each batch is cast to float32 and augmented on its way to the model.
     Labels become one-hot so that label smoothing works; where data has
@@ -16,8 +16,14 @@ def make_dataset(data, batch_size, shuffle=False, augment=None, seed=0, erase=No
     one-hot label from them afresh each time a face is drawn (FER+'s
     probability mode). balanced draws an epoch of len(data) faces with each
     class (by its label) equally likely, each class's faces reshuffled as
-    they run out."""
+    they run out. recipe: a training run's recipes.Recipe, whole: its
+    augmentation, erasing, mixup, photometric changes and balanced sampling
+    (the separate keywords are for evaluation and tests)."""
     import tensorflow as tf
+
+    if recipe is not None:
+        augment, erase, mixup_alpha, photometric = recipe.augment, recipe.erase, recipe.mixup, recipe.photometric
+        balanced = recipe.balance == "sample"
 
     labels = data.targets.astype(np.float32) if data.targets is not None else data.labels.astype(np.int32)
     images = fer2013.as_model_input(data.images)

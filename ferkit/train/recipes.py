@@ -1,6 +1,9 @@
 """Training recipes (the presets): what a run does, before any data or
 TensorFlow is touched. settings_from checks a configuration's values (the
 flags, train_flags.py) and gives the recipe a run follows."""
+import dataclasses
+from dataclasses import dataclass
+
 from ferkit.errors import UsageError
 
 SELECT_BY = ("accuracy", "mean_recall")
@@ -111,4 +114,41 @@ def settings_from(args):
     if args.balance != "none" and args.ferplus and args.label_mode == "multitarget":
         raise UsageError("--label-mode multitarget does not go with --balance (its loss picks a class itself)")
     recipe.update(balance=args.balance, tau=args.tau)
-    return recipe
+    return Recipe(**recipe)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What a run does, typed and frozen: a preset with the flags' values
+    (settings_from), passed whole to the optimizer, the loss, the data
+    pipeline and the model card. It reads like the preset dicts it is made
+    from (recipe["lr"], recipe.get("tau")), so code that takes either works."""
+    epochs: int
+    batch_size: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    schedule: str
+    warmup_epochs: int
+    label_smoothing: float
+    augment: tuple | None  # (max rotation in degrees, max shift, max zoom), with random flips.
+    erase: tuple | None  # (probability, largest area).
+    mixup: float | None  # Beta(alpha, alpha).
+    photometric: float | None  # Each picture-quality change's probability.
+    balance: str = "none"
+    tau: float = 1.0
+    head_epochs: int = 0  # A pretrained backbone: epochs of the head alone,
+    backbone_lr: float = 1.0  # then its rate as a share of the head's,
+    freeze_bn: bool = False  # and its BatchNorm statistics frozen or not.
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def get(self, key, default=None):
+        return getattr(self, key, default)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)

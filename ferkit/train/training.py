@@ -139,7 +139,7 @@ def train(config, title):
     stem = os.path.splitext(config.out)[0]  # The log and the curves default to files beside the model.
     log_path = config.log or stem + ".log.csv"
     curves_path = stem + "_training.png" if config.curves is None else config.curves
-    effective = {**config.as_dict(), **recipe, "log": log_path, "curves": curves_path}
+    effective = {**config.as_dict(), **recipe.as_dict(), "log": log_path, "curves": curves_path}
     print(f"{title}: " + ", ".join(f"{k}={v}" for k, v in sorted(effective.items())))
     train_set, val_set, test_set = load_split(config.train, config.ferplus, config.label_mode, config.val_split,
                                               config.split_seed, config.limit, cache=not config.no_cache)
@@ -167,7 +167,7 @@ def train(config, title):
     strategy = make_strategy(config.strategy)
     replicas = strategy.num_replicas_in_sync
     global_batch = recipe["batch_size"] * replicas
-    recipe = dict(recipe, lr=recipe["lr"] * replicas)  # The linear scaling rule.
+    recipe = recipe.replace(lr=recipe.lr * replicas)  # The linear scaling rule.
     out, log_path, curves, backup_dir = worker_paths(strategy, config.out, log_path, curves_path)
     print(f"strategy: {type(strategy).__name__}, {replicas} replica(s), global batch {global_batch}, peak lr {recipe['lr']:g}")
     steps = math.ceil(len(train_set) / global_batch)
@@ -201,15 +201,13 @@ def train(config, title):
                   f"BatchNorm {'frozen' if recipe['freeze_bn'] else 'training'}")
     if os.path.isdir(backup_dir):
         print(f"resuming from {backup_dir}")
-    train_ds = make_dataset(train_set, global_batch, shuffle=True, augment=recipe["augment"], seed=config.seed,
-                            erase=recipe["erase"], mixup_alpha=recipe["mixup"], num_classes=num_classes,
-                            sample_targets=label_mode == "probability", balanced=recipe["balance"] == "sample",
-                            photometric=recipe["photometric"])
+    train_ds = make_dataset(train_set, global_batch, shuffle=True, recipe=recipe, seed=config.seed,
+                            num_classes=num_classes, sample_targets=label_mode == "probability")
     val_ds = make_dataset(val_set, 512, num_classes=num_classes)
     data_files = {"train": config.train, "ferplus": config.ferplus, "init_from": config.init_from,
                   "backbone": backbone and backbone["weights"],
                   **{f"teacher{i + 1}": path for i, path in enumerate(config.teacher)}}
-    card = training_card(config, dict(recipe, precision=compute, replicas=replicas), data_files)
+    card = training_card(config, {**recipe.as_dict(), "precision": compute, "replicas": replicas}, data_files)
     callbacks = make_callbacks(model, inference_model, out, log_path, backup_dir, config.select, card)
     try:
         with strategy.scope():
