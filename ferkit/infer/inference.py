@@ -172,5 +172,10 @@ def load_for_script(path, precision_flag):
     """open_model for the scripts: the model, with the precision it resolved
     to printed. (models.load_model opens a .keras file alone, as stored.)"""
     model, compute = open_model(path, precision_flag)
-    print(f"precision: {compute} (ONNX Runtime)" if is_onnx(path) else f"precision: {compute} (--precision {precision_flag})")
+    print(precision_line(path, precision_flag, compute))
     return model
+
+
+def precision_line(path, precision_flag, compute):
+    """What the scripts print of the precision a model runs in."""
+    return f"precision: {compute} (ONNX Runtime)" if is_onnx(path) else f"precision: {compute} (--precision {precision_flag})"

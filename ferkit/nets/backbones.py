@@ -38,6 +38,8 @@ EPSILON = 1e-3
 BN_MOMENTUM = 0.99  # The pretrained statistics move slowly.
 BACKBONE_LAYER = re.compile(r"^(conv1|conv_dw_\d+|conv_pw_\d+)(_bn|_relu)?$")
 INPUT_SIZES = (64, 96, 112, 128, 160, 192, 224)
+# The pretrained architectures of models.ARCHITECTURES (--arch), each with --input-size and its weights file.
+PRETRAINED = ("faceres",)
 # The network was trained on RGB in [0, 255]. The rebuild feeds it [0, 1] and
 # multiplies the first kernel by 255 instead (the same function, zero padding
 # included): with pixels of 255 a fine-tuning step of Adam's size on that

@@ -15,6 +15,7 @@ from keras import layers
 from ferkit.errors import ModelFileError
 from ferkit.data.fer2013 import CLASS_NAMES, FERPLUS_CLASSES, IMAGE_SIZE, NUM_CLASSES
 from ferkit.files import atomic_output
+from ferkit.nets.backbones import PRETRAINED
 from ferkit.nets.layers import FusedBatchNormalization, batch_norm_class, convert, stock_layers  # noqa: F401  (re-exported)
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
@@ -148,7 +149,7 @@ def build_faceres(fused_batch_norm=False, **kwargs):
 
 ARCHITECTURES = {"cnn": build_cnn, "dnn": build_dnn, "resnet": build_resnet, "faceres": build_faceres}
 # Pretrained face-recognition networks with a new head (backbones.py): they take --input-size and their weights.
-BACKBONES = ("faceres",)
+BACKBONES = PRETRAINED
 
 
 def flops_per_image(model):

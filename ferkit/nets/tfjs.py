@@ -80,6 +80,10 @@ def run_graph(nodes, weights, inputs, outputs):
 
     by_name = {n["name"]: n for n in nodes}
     values = {}
+    simple = {"Add": tf.add, "AddV2": tf.add, "BiasAdd": tf.add, "Mul": tf.multiply, "Sub": tf.subtract,
+              "Minimum": tf.minimum, "Maximum": tf.maximum, "Relu": tf.nn.relu, "Relu6": tf.nn.relu6,
+              "Sigmoid": tf.sigmoid, "Softmax": tf.nn.softmax, "Identity": tf.identity,
+              "MatMul": tf.linalg.matmul, "Reshape": tf.reshape}
 
     def value(name):
         name = name.split(":")[0]
@@ -108,10 +112,6 @@ def run_graph(nodes, weights, inputs, outputs):
                 elif fused == "Relu":
                     y = tf.nn.relu(y)
             return y
-        simple = {"Add": tf.add, "AddV2": tf.add, "BiasAdd": tf.add, "Mul": tf.multiply, "Sub": tf.subtract,
-                  "Minimum": tf.minimum, "Maximum": tf.maximum, "Relu": tf.nn.relu, "Relu6": tf.nn.relu6,
-                  "Sigmoid": tf.sigmoid, "Softmax": tf.nn.softmax, "Identity": tf.identity,
-                  "MatMul": tf.linalg.matmul, "Reshape": tf.reshape}
         if op in simple:
             return simple[op](*args)
         if op == "Mean":

@@ -25,6 +25,7 @@ from ferkit.vision.detectors import DETECT_SIDE, DETECTORS
 from ferkit.data.fer2013 import DataError
 from ferkit.files import atomic_output
 from ferkit.vision.images import kind_of
+from ferkit.infer.inference import precision_line
 from ferkit.infer.reader import EmotionReader
 from ferkit.vision.records import face_records, record
 from ferkit.vision.smoothing import DEFAULT_TIME_CONSTANT
@@ -279,8 +280,7 @@ def main(argv=None):
     inputs = find_inputs(args.paths, skip=args.out_dir)
     reader = EmotionReader(args.model, args.detector, args.tta, align=not args.no_align, precision=args.precision,
                            detect_size=args.detect_size)
-    print(f"precision: {reader.precision} " + ("(ONNX Runtime)" if reader.runtime == "onnxruntime"
-                                                 else f"(--precision {args.precision})"))
+    print(precision_line(reader.model_path, args.precision, reader.precision))
     named_photos = check_named_files(inputs)
     records, started = [], time.perf_counter()  # After the start-up: the time the files themselves took.
     for path, kind, folder in inputs:

@@ -17,6 +17,7 @@ from ferkit.data import fer2013
 from ferkit.data import ferplus
 from ferkit import paths
 from ferkit.train.balance import class_prior
+from ferkit.nets.backbones import PRETRAINED
 from ferkit.train.callbacks import make_callbacks
 from ferkit.nets.card import training_card
 from ferkit.errors import TrainingStopped, UsageError
@@ -27,7 +28,6 @@ from ferkit.train.pipeline import make_dataset
 from ferkit.train.recipes import settings_from
 from ferkit.train.runlog import best_row, read_log
 
-BACKBONE_ARCHITECTURES = ("faceres",)  # models.BACKBONES, without importing Keras here.
 
 
 def load_split(train, ferplus_votes=None, label_mode="majority", val_split=fer2013.VAL_SPLIT,
@@ -157,7 +157,7 @@ def train(config, title):
     from ferkit.nets import precision
 
     compute = precision.resolve(config.precision)
-    if config.arch in BACKBONE_ARCHITECTURES and config.precision == "auto":
+    if config.arch in PRETRAINED and config.precision == "auto":
         # Depthwise layers gain nothing from bfloat16 on these CPUs (faceres at 112 px, batch 128: 99.5 images/s
         # in both on an AMD EPYC with AVX512-BF16; slower in bfloat16 on an AMX Xeon), so float32 keeps the exact math.
         compute = "float32"
@@ -179,7 +179,7 @@ def train(config, title):
     if recipe["balance"] != "none":
         print(f"balance: {recipe['balance']} (tau {recipe['tau']:g}); training class shares "
               + ", ".join(f"{p:.4f}" for p in prior))
-    backbone = backbone_options(config) if architecture in BACKBONE_ARCHITECTURES else None
+    backbone = backbone_options(config) if architecture in PRETRAINED else None
     with strategy.scope():
         model = compile_model(architecture, recipe, steps, compute, config.seed, num_classes, label_mode, prior=prior,
                               width=config.width, backbone=backbone)
