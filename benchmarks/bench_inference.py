@@ -246,8 +246,9 @@ def model_label(spec):
 def bench_compare(args):
     """The first --model against each other one on FER+'s PublicTest faces
     (majority labels, flip TTA, as the selection rule reads them): accuracy
-    and mean class recall of each, and each difference with its 95% interval
-    from a paired bootstrap within classes (metrics.paired_bootstrap)."""
+    and mean class recall of each, the share of faces where the two give the
+    same top class, and each difference with its 95% interval from a paired
+    bootstrap within classes (metrics.paired_bootstrap)."""
     from ferkit.data import ferplus
     from ferkit.infer.inference import Predictor
     from ferkit.infer.metrics import mean_class_recall, paired_bootstrap
@@ -269,6 +270,8 @@ def bench_compare(args):
               f"{mean_class_recall(labels, predicted[path], ferplus.NUM_CLASSES):.4f}")
     reference = args.models[0]
     for path in args.models[1:]:
+        print(f"{model_label(path)} and {model_label(reference)}: top class the same on "
+              f"{np.mean(predicted[path] == predicted[reference]):.2%} of the faces")
         result = paired_bootstrap(labels, predicted[reference], predicted[path], ferplus.NUM_CLASSES, args.draws)
         print(f"{model_label(path)} - {model_label(reference)}: " + "; ".join(
             f"{name} {d:+.4f} [{low:+.4f}, {high:+.4f}], ahead in {ahead:.1%} of draws"

@@ -24,21 +24,25 @@ STATIC_DIR = _clone_or_package("static", "static", "index.html")
 ORT_DIST = os.path.join(REPO_ROOT, "node_modules", "onnxruntime-web", "dist")
 
 
-# The released models (models/README.md), each a .keras file and its ONNX
-# copy (an installed wheel has the copies alone): the default model of every
-# script and of EmotionReader.
+# The released models (models/README.md), each a .keras file, its ONNX copy
+# and an int8 copy of that (quantize.py; an installed wheel has the ONNX
+# files alone): the default model of every script and of EmotionReader.
 EMOTIONS_MODEL = "ferplus_cnn"  # What emotions.py, the server, the page and EmotionReader read faces with.
 RELEASED_MODEL = os.path.join(MODELS_DIR, "fer2013_cnn.keras")  # The Kaggle model: predict.py, confusion.py.
 
 
-def released_model(name="fer2013_cnn", prefer_onnx=False):
+def released_model(name="fer2013_cnn", prefer_onnx=False, int8=False):
     """A released model's path: its ONNX copy where TensorFlow is not
     installed or the .keras file is not there (an installed wheel), or
-    prefer_onnx asks for it and the copy exists; else the .keras file."""
+    prefer_onnx asks for it and the copy exists; else the .keras file.
+    int8: the int8 copy instead of the float ONNX one where there is one
+    (it passed the accuracy gate of quantize.py: the default for reading
+    photos, videos and camera frames)."""
     import importlib.util
 
-    keras_file, onnx_file = (os.path.join(MODELS_DIR, name + ext) for ext in (".keras", ".onnx"))
+    keras_file, onnx_file, int8_file = (os.path.join(MODELS_DIR, name + ext)
+                                        for ext in (".keras", ".onnx", ".int8.onnx"))
     if importlib.util.find_spec("tensorflow") is None or not os.path.isfile(keras_file) \
             or (prefer_onnx and os.path.isfile(onnx_file)):
-        return onnx_file
+        return int8_file if int8 and os.path.isfile(int8_file) else onnx_file
     return keras_file

@@ -49,7 +49,7 @@ class EmotionReader:
 
     def __init__(self, model=None, detector="blazeface", tta="flip", align=True, precision="auto",
                  detect_size=DETECT_SIDE):
-        path = os.fspath(model) if model is not None else paths.released_model(paths.EMOTIONS_MODEL, prefer_onnx=True)
+        path = os.fspath(model) if model is not None else paths.released_model(paths.EMOTIONS_MODEL, prefer_onnx=True, int8=True)
         if detector not in DETECTORS:
             raise ValueError(f"detector {detector!r}: one of {', '.join(sorted(DETECTORS))}")
         if tta not in ("none", "flip"):

@@ -34,7 +34,7 @@ from ferkit.vision.smoothing import DEFAULT_TIME_CONSTANT
 def parse_args(argv=None):
     p = cli.parser(__doc__)
     p.add_argument("paths", nargs="+", metavar="PATH", help="photos, folders and videos")
-    p.add_argument("--model", default=cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True),
+    p.add_argument("--model", default=cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True, int8=True),
                    help="saved .keras or .onnx model (default: the released ONNX copy, which starts in a fraction of a second)")
     p.add_argument("--detector", choices=sorted(DETECTORS), default="blazeface",
                    help="face detector: blazeface (MediaPipe's, on ONNX Runtime), haar (OpenCV's cascade) or mtcnn")

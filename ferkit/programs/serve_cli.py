@@ -45,7 +45,7 @@ BROWSER_DETECTORS = {name: os.path.join(cli.MODELS_DIR, name + ".onnx")
 
 def parse_args(argv=None):
     p = cli.parser(__doc__)
-    p.add_argument("--model", default=cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True),
+    p.add_argument("--model", default=cli.released_model(cli.EMOTIONS_MODEL, prefer_onnx=True, int8=True),
                    help="saved .keras or .onnx model (default: emotions.py's, the released ONNX copy)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on; anything else than 127.0.0.1 "
                                                       "lets other machines use the page")
@@ -149,7 +149,7 @@ def create_app(reader):
         return FileResponse(model_path, media_type="application/octet-stream")
 
     # The released emotion models, for the page's model choice in the browser.
-    released = {name: cli.released_model(name, prefer_onnx=True) for name in ("ferplus_cnn", "fer2013_cnn")}
+    released = {name: cli.released_model(name, prefer_onnx=True, int8=True) for name in ("ferplus_cnn", "fer2013_cnn")}
     released = {name: path for name, path in released.items() if path.endswith(".onnx") and os.path.isfile(path)}
 
     @functools.cache
