@@ -62,6 +62,8 @@ FLAGS = {
     "clients": dict(type=int, default=4, help="concurrent clients"),
     "seconds": dict(type=float, default=20, help="serve: how long to send frames; page: seconds of rate lines a mode"),
     "photo": dict(default=None, help="what the fake camera shows (default: matplotlib's Grace Hopper photo)"),
+    "detect-every": dict(default="1,5", help="full detector passes every this many frames, the faces followed "
+                                            "in between (several joined by commas)"),
     "serve-model": dict(default=None, help="the .onnx model serve.py runs (default: its own)"),
 }
 
@@ -95,7 +97,7 @@ MODES = {
                 ["train", "ferplus", "model", "draws", "precision"]),
     "closeups": (bench_faces.bench_closeups, "faces that fill the picture: the share found", ["train", "faces"]),
     "jitter": (bench_faces.bench_jitter, "steady clips: top-class changes a second, lag",
-               ["train", "onnx", "faces", "frames"]),
+               ["train", "onnx", "faces", "frames", "detect-every"]),
     # The page in a browser, as a user sees it.
     "page": (bench_page.bench_page, "the page in Chromium, both modes: start-up, frames/s",
              ["photo", "seconds", "serve-model"]),

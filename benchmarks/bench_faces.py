@@ -232,15 +232,17 @@ def steady_clip(face, frames, rng, side=(480, 640), fps=30):
 
 def bench_jitter(args):
     """Steady readings: --faces validation faces of --train, each a clip of
-    --frames frames at 30 frames/s of a still face (steady_clip), each frame's
-    faces read by the inference core (EmotionReader.faces, the video pass) and
-    followed by the trackers emotions.py's video loop uses, without smoothing and with it: top-class
-    changes a second and frames with a face. Then the lag to a real change:
-    clips that switch from one face to another halfway, and how long after
+    --frames frames at 30 frames/s of a still face (steady_clip), read as
+    the video loop reads them (EmotionReader.analyser.faces with a
+    DetectEvery schedule, the frames in order) for each --detect-every and
+    both video TTAs (flip, one view), then followed by the trackers the loop
+    uses, without smoothing and with it: top-class changes a second, frames
+    with a face, and the share of frames whose reading is the face's
+    FER2013 label. Then the lag to a real change: clips that switch from one
+    face to another halfway (each half read on its own), and how long after
     the switch the reading names the new face's emotion."""
     from ferkit.infer.reader import EmotionReader
-    from ferkit.vision.smoothing import DEFAULT_TIME_CONSTANT
-    from ferkit.vision.tracking import FaceTracks
+    from ferkit.vision.detectors import DetectEvery
 
     fps, frames = 30, args.frames
     data = fer2013.load_csv(args.train)
@@ -249,42 +251,71 @@ def bench_jitter(args):
     chosen = rng.choice(val_idx, min(args.faces, len(val_idx)), replace=False)
     if len(chosen) == 0:
         raise cli.UsageError(f"--train {args.train}: no validation faces to make clips of")
-    reader = EmotionReader(args.onnx, tta="flip")
+    try:
+        schedules = sorted({int(k) for k in args.detect_every.split(",")})
+    except ValueError:
+        schedules = [0]
+    if min(schedules) < 1:
+        raise cli.UsageError(f"--detect-every {args.detect_every}: whole numbers of frames, at least 1, "
+                             "joined by commas")
+    reader = EmotionReader(args.onnx)
     clips = [steady_clip(data.images[i], frames, rng) for i in chosen]
-    found = [reader.faces(clip) for clip in clips]  # Each frame's faces, read once, smoothed below.
-
-    def top_classes(faces_by_frame, time_constant):
-        tracks, tops = FaceTracks(time_constant), []
-        for k, faces in enumerate(faces_by_frame):
-            readings = tracks.update(k, k / fps, faces)
-            tops.append(int(np.argmax(readings[0].face.probabilities)) if readings else None)
-        return tops
-
+    labels = data.labels[chosen]
     print(f"jitter: {len(chosen)} clips of a still face, {frames} frames at {fps} frames/s (shifts of 3 px, "
-          f"scale 3%, noise sigma 4), {os.path.basename(args.onnx)}, flip TTA")
-    for label, time_constant in (("raw", 0), (f"smoothed {DEFAULT_TIME_CONSTANT:g} s", DEFAULT_TIME_CONSTANT)):
-        changes, with_face = [], 0
-        for faces_by_frame in found:
-            tops = top_classes(faces_by_frame, time_constant)
+          f"scale 3%, noise sigma 4), {os.path.basename(args.onnx)}")
+    for every in schedules:
+        for tta in ("flip", "none"):
+            found, passes = [], 0
+            for clip in clips:  # Each clip's frames in order, as a video's.
+                detect = DetectEvery(reader.analyser.detector, every)
+                found.append(reader.analyser.faces(clip, detect=detect, tta=tta))
+                passes += detect.full_passes
+            print(f"detect every {every} frame(s) ({passes} full passes for {frames * len(clips)} frames), "
+                  f"{'flip TTA' if tta == 'flip' else 'one view'}")
+            jitter_lines(found, labels, frames, fps)
+
+
+def top_classes(faces_by_frame, time_constant, fps):
+    """The followed face's top class in each frame (None where there is no
+    face), as the video loop's trackers give it."""
+    from ferkit.vision.tracking import FaceTracks
+
+    tracks, tops = FaceTracks(time_constant), []
+    for k, faces in enumerate(faces_by_frame):
+        readings = tracks.update(k, k / fps, faces)
+        tops.append(int(np.argmax(readings[0].face.probabilities)) if readings else None)
+    return tops
+
+
+def jitter_lines(found, labels, frames, fps):
+    """bench_jitter's figures for one way of reading the clips."""
+    from ferkit.vision.smoothing import DEFAULT_TIME_CONSTANT
+
+    smoothings = (("raw", 0), (f"smoothed {DEFAULT_TIME_CONSTANT:g} s", DEFAULT_TIME_CONSTANT))
+    for label, time_constant in smoothings:
+        changes, with_face, right = [], 0, 0
+        for faces_by_frame, truth in zip(found, labels):
+            tops = top_classes(faces_by_frame, time_constant, fps)
             with_face += sum(t is not None for t in tops)
+            right += sum(t == truth for t in tops)
             named = [t for t in tops if t is not None]
             changes.append(sum(a != b for a, b in zip(named, named[1:])) / (frames / fps))
         print(f"  {label:<14} top-class changes a second: mean {np.mean(changes):.2f}, worst {np.max(changes):.2f}, "
               f"clips that change {sum(c > 0 for c in changes)}/{len(changes)}; frames with a face "
-              f"{with_face}/{frames * len(found)}")
+              f"{with_face}/{frames * len(found)}; reading = label {right / (frames * len(found)):.3f}")
     # Lag: two clips that each read steadily (one class in every raw frame
     # with a face), of different classes, joined halfway; the time from the
     # switch until the reading first names the second clip's class.
     steady = {}
     for i, faces_by_frame in enumerate(found):
-        named = {t for t in top_classes(faces_by_frame, 0) if t is not None}
+        named = {t for t in top_classes(faces_by_frame, 0, fps) if t is not None}
         if len(named) == 1:
             steady[i] = named.pop()
     pairs = [(a, b) for a in steady for b in steady if steady[a] != steady[b]][:20]
-    for label, time_constant in (("raw", 0), (f"smoothed {DEFAULT_TIME_CONSTANT:g} s", DEFAULT_TIME_CONSTANT)):
+    for label, time_constant in smoothings:
         lags = []
         for a, b in pairs:
-            tops = top_classes(found[a][: frames // 2] + found[b][frames // 2 :], time_constant)
+            tops = top_classes(found[a][: frames // 2] + found[b][frames // 2 :], time_constant, fps)
             after = [k for k in range(frames // 2, frames) if tops[k] == steady[b]]
             lags.append((after[0] - frames // 2) / fps if after else np.inf)
         if lags:

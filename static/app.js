@@ -315,7 +315,7 @@ async function loop() {
         // Let the page draw and answer events between frames: inference runs on this thread.
         await new Promise((r) => setTimeout(r, 0));
         // Boxes come back in the video's own pixels; the overlay is the grab's size.
-        answer = await exclusive(() => analyser.analyse(video, video.videoWidth, video.videoHeight));
+        answer = await exclusive(() => analyser.analyse(video, video.videoWidth, video.videoHeight, { video: true }));
         drawScale = scale;
       } else {
         grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);

@@ -108,3 +108,20 @@ export function smoothStep(average, probabilities, now, sameFace, { timeConstant
 export function inkOn(rgb, darkAbove) {
   return rgb[0] + rgb[1] + rgb[2] > darkAbove ? "#000" : "#fff";
 }
+
+// A face's full-pass detection ({box: [x, y, w, h], points}) moved as its
+// refit moved from first to now (blazeface.moved_with): the box by the refit
+// box's shift of centre and change of side, each keypoint by its refit
+// keypoint's shift, so a followed face keeps the full pass's geometry.
+export function movedWith(detection, first, now) {
+  const [fx, fy, fw, fh] = first.box, [nx, ny, nw, nh] = now.box;
+  const scale = nw / Math.max(fw, 1);
+  const [x, y, w, h] = detection.box;
+  const cx = x + w / 2 + (nx + nw / 2) - (fx + fw / 2), cy = y + h / 2 + (ny + nh / 2) - (fy + fh / 2);
+  const sw = w * scale, sh = h * scale;
+  return {
+    box: [rint(cx - sw / 2), rint(cy - sh / 2), rint(sw), rint(sh)],
+    points: detection.points.map(([px, py], k) => [px + now.points[k][0] - first.points[k][0],
+                                                   py + now.points[k][1] - first.points[k][1]]),
+  };
+}

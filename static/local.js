@@ -7,7 +7,7 @@
 // keypoints and turned so the eyes are level, 48x48 grey, flip TTA. So a
 // photo's probabilities here are emotions.py's (tests/test_serve.py).
 
-import { anchors, insideNone, tiles, weightedNms } from "/static/geometry.js";
+import { anchors, insideNone, movedWith, overlap, tiles, weightedNms } from "/static/geometry.js";
 import { resizeArea, resizeLinear, rint, toGray, warpAffine } from "/static/pixels.js";
 
 // The numbers shared with Python (ferkit/vision/page_constants.py, sent in
@@ -18,8 +18,13 @@ import { resizeArea, resizeLinear, rint, toGray, warpAffine } from "/static/pixe
 // blazeface.py's PHOTO_MAX_SIDE), and crops.py's framing.
 let DETECTOR, CLOSE_UP, MIN_SCORE, NMS_IOU, RAW_SCORE_LIMIT, TILE_SIDE, PHOTO_MAX_SIDE;
 let ALIGN_SCALE, ALIGN_OFFSET, FACE, KEYPOINTS;
+// A camera's faces: the full pass every DETECT_EVERY frames, each face
+// followed in between by the short-range model in a window around it
+// (detectors.DetectEvery, blazeface.BlazeFace.refit).
+let DETECT_EVERY, REFIT_WINDOW, REFIT_IOU;
 
-function configure({ detector, crop }) {
+function configure({ detector, crop, follow }) {
+  ({ detectEvery: DETECT_EVERY, refitWindow: REFIT_WINDOW, refitIou: REFIT_IOU } = follow);
   ({ full: DETECTOR, closeUp: CLOSE_UP, minScore: MIN_SCORE, nmsIou: NMS_IOU, rawScoreLimit: RAW_SCORE_LIMIT,
      tileSide: TILE_SIDE, photoMaxSide: PHOTO_MAX_SIDE } = detector);
   ({ alignScale: ALIGN_SCALE, alignOffset: ALIGN_OFFSET, face: FACE, keypoints: KEYPOINTS } = crop);
@@ -28,13 +33,14 @@ function configure({ detector, crop }) {
 // RGB in [-1, 1] as ferkit computes it, in float32: v / 127.5 - 1.
 const UNIT = Float32Array.from({ length: 256 }, (_, v) => Math.fround(Math.fround(v / 127.5) - 1));
 
-// A square window of an RGBA image, copied.
-function windowOf(image, x, y, side) {
-  const w = Math.min(side, image.width - x), h = Math.min(side, image.height - y);
+// A window of an RGBA image, copied (side by side, or side alone for a
+// square), with the canvas it lies on, if any, and where.
+function windowOf(image, x, y, side, sideY = side) {
+  const w = Math.min(side, image.width - x), h = Math.min(sideY, image.height - y);
   const data = new Uint8Array(w * h * 4);
   for (let row = 0; row < h; row++)
     data.set(image.data.subarray(((y + row) * image.width + x) * 4, ((y + row) * image.width + x + w) * 4), row * w * 4);
-  return { data, width: w, height: h };
+  return { data, width: w, height: h, canvas: image.canvas, sx: (image.sx || 0) + x, sy: (image.sy || 0) + y };
 }
 
 function faceSize(points) {
@@ -116,7 +122,7 @@ export async function createLocalAnalyser(classes, constants, modelUrl = "/api/m
       return grows ? resizeLinear(data, width, height, 4, nw, nh) : resizeArea(data, width, height, 4, nw, nh);
     }
     squareCtx.clearRect(0, 0, nw, nh);
-    squareCtx.drawImage(image.canvas, 0, 0, width, height, 0, 0, nw, nh);
+    squareCtx.drawImage(image.canvas, image.sx || 0, image.sy || 0, width, height, 0, 0, nw, nh);
     return squareCtx.getImageData(0, 0, nw, nh).data;
   }
 
@@ -182,15 +188,71 @@ export async function createLocalAnalyser(classes, constants, modelUrl = "/api/m
     return faces.sort((p, q) => p.box[0] - q.box[0] || p.box[1] - q.box[1] || p.box[2] - q.box[2] || p.box[3] - q.box[3]);
   }
 
+  // blazeface.BlazeFace.refit: the face near box ([x, y, w, h]) found again
+  // by the short-range model in a window REFIT_WINDOW times its side, or null.
+  const refitPass = { ...passes.closeUp, zoomOut: 1 };
+  async function refit(image, box) {
+    const { width, height } = image;
+    const [x, y, bw, bh] = box;
+    const side = REFIT_WINDOW * Math.max(bw, bh);
+    const x0 = Math.trunc(Math.max(0, x + bw / 2 - side / 2)), y0 = Math.trunc(Math.max(0, y + bh / 2 - side / 2));
+    const x1 = Math.trunc(Math.min(width, x + bw / 2 + side / 2)), y1 = Math.trunc(Math.min(height, y + bh / 2 + side / 2));
+    if (x1 - x0 < 8 || y1 - y0 < 8) return null;
+    const found = await candidates(windowOf(image, x0, y0, x1 - x0, y1 - y0), x0, y0, false, refitPass);
+    let best = null, bestIou = REFIT_IOU;
+    for (const f of weightedNms(found, NMS_IOU)) {
+      const bx0 = Math.max(0, f.box[0]), by0 = Math.max(0, f.box[1]);
+      const bx1 = Math.min(width, f.box[2]), by1 = Math.min(height, f.box[3]);
+      if (bx1 - bx0 < 1 || by1 - by0 < 1) continue;
+      const b = [rint(bx0), rint(by0), rint(bx1 - bx0), rint(by1 - by0)];
+      const o = overlap(b, box);
+      if (o >= bestIou) { best = { box: b, points: f.points }; bestIou = o; }
+    }
+    return best;
+  }
+
+  // detectors.DetectEvery for the camera: the full pass every DETECT_EVERY
+  // frames (and after a frame with no face, or where a face is lost), the
+  // faces followed in between; `following` carries them from frame to frame.
+  let following = null; // {faces: [{detection, first, last}], since}
+  async function detectLive(image, exact) {
+    if (following && following.since + 1 < DETECT_EVERY) {
+      const moved = [], faces = [];
+      for (const face of following.faces) {
+        const now = await refit(image, face.last.box);
+        if (!now) break;
+        moved.push(movedWith(face.detection, face.first, now));
+        faces.push({ ...face, last: now });
+      }
+      if (faces.length === following.faces.length) {
+        following = { faces, since: following.since + 1 };
+        return moved;
+      }
+    }
+    const found = await detect(image, false, exact);
+    following = null;
+    if (found.length && DETECT_EVERY > 1) {
+      const faces = [];
+      for (const detection of found) {
+        const first = await refit(image, detection.box);
+        if (!first) break;
+        faces.push({ detection, first, last: first });
+      }
+      if (faces.length === found.length) following = { faces, since: 0 };
+    }
+    return found;
+  }
+
   // {faces, milliseconds} for one RGBA image ({data, width, height}, and
   // the canvas holding it, if any), in the records serve.py gives.
   // thorough: a photo, searched in windows too; exact: the detector's input
   // shrunk by OpenCV's arithmetic too (always for photos), so the faces are
   // emotions.py's; a live frame's is shrunk by the canvas. The crops are
-  // OpenCV's arithmetic either way.
-  async function analysePixels(image, { thorough = false, exact = thorough } = {}) {
+  // OpenCV's arithmetic either way. video: a camera's frame, the next of
+  // those before it, whose faces are followed between full passes (detectLive).
+  async function analysePixels(image, { thorough = false, exact = thorough, video = false } = {}) {
     const started = performance.now();
-    const found = await detect(image, thorough, exact);
+    const found = video ? await detectLive(image, exact) : await detect(image, thorough, exact);
     const faces = [];
     if (found.length) {
       const gray = toGray(image.data, image.width, image.height, 4);

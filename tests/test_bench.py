@@ -138,10 +138,16 @@ def test_jitter_counts_changes_and_the_lag_with_and_without_smoothing(tmp_path):
     result = run_main("bench.py", "jitter", "--train", train, "--faces", "2", "--frames", "30", "--onnx", onnx)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = re.findall(rf"^  (raw|smoothed 0.3 s) +top-class changes a second: mean ({NUMBER}), .*frames with a face "
-                      r"(\d+)/60$", result.stdout, re.M)
-    assert [r[0] for r in rows] == ["raw", "smoothed 0.3 s"], result.stdout
+                      rf"(\d+)/60; reading = label ({NUMBER})$", result.stdout, re.M)
+    # Each way of reading: the detector on every frame or every 5th, flip TTA or one view.
+    assert [r[0] for r in rows] == ["raw", "smoothed 0.3 s"] * 4, result.stdout
     assert all(int(r[2]) >= 50 for r in rows)  # A real face, enlarged: found in (nearly) every frame.
-    assert float(rows[1][1]) <= float(rows[0][1])  # Smoothing never adds changes on a still face.
+    assert all(float(smoothed[1]) <= float(raw[1]) for raw, smoothed in zip(rows[::2], rows[1::2]))
+    passes = re.findall(r"^detect every (\d) frame\(s\) \((\d+) full passes for 60 frames\), (flip TTA|one view)$",
+                        result.stdout, re.M)
+    assert [(k, view) for k, _, view in passes] == [("1", "flip TTA"), ("1", "one view"), ("5", "flip TTA"),
+                                                    ("5", "one view")], result.stdout
+    assert int(passes[0][1]) == 60 and int(passes[2][1]) < 30  # Followed between full passes.
 
 
 def test_compare_prints_each_model_and_the_difference_with_its_interval(tmp_path, tiny_model):
@@ -197,9 +203,12 @@ def test_jitter_smoothing_removes_the_changes_of_a_face_that_flickers(tmp_path, 
 
     class FlickeringReader:
         def __init__(self, *args, **kwargs):
-            pass
+            self.analyser = self  # The reader and its analyser in one.
 
-        def faces(self, rgbs):
+        def detector(self, rgb, thorough=False):
+            return []
+
+        def faces(self, rgbs, thorough=False, detect=None, tta=None):
             # Class 0 on average (0.51), class 1 every other frame.
             p = [np.array([0.56, 0.44] + [0] * 6, np.float32), np.array([0.46, 0.54] + [0] * 6, np.float32)]
             return [[Face((100, 100, 200, 200), p[k % 2], None)] for k in range(len(rgbs))]
@@ -209,5 +218,6 @@ def test_jitter_smoothing_removes_the_changes_of_a_face_that_flickers(tmp_path, 
     train = write_csv(tmp_path / "train.csv", csv_text("ntu_train", images, labels))
     result = run_main("bench.py", "jitter", "--train", train, "--faces", "2", "--frames", "30")
     assert result.returncode == 0, result.stderr[-3000:]
-    rows = dict(re.findall(rf"^  (raw|smoothed 0.3 s) +top-class changes a second: mean ({NUMBER})", result.stdout, re.M))
-    assert float(rows["raw"]) == 29.0 and float(rows["smoothed 0.3 s"]) == 0.0, result.stdout
+    rows = re.findall(rf"^  (raw|smoothed 0.3 s) +top-class changes a second: mean ({NUMBER})", result.stdout, re.M)
+    assert len(rows) == 8, result.stdout
+    assert all(float(v) == (29.0 if kind == "raw" else 0.0) for kind, v in rows), result.stdout

@@ -8,6 +8,7 @@ from ferkit.vision import blazeface
 from ferkit.vision import crops
 from ferkit.vision import records
 from ferkit.vision.detectors import BlazeFaceDetector, HaarDetector, Detection
+from ferkit.vision.boxes import xywh_iou
 from ferkit.vision.images import read_image, to_gray
 
 
@@ -216,3 +217,81 @@ def test_the_close_up_pass_runs_only_where_one_pass_finds_nothing(hopper, monkey
                         (np.zeros((0, 4)), np.zeros((0, 6, 2)), np.zeros(0)))
     assert len(detector(hopper)) == 1 and calls == []
     assert detector(np.full((200, 200, 3), 128, np.uint8)) == [] and calls == [{"zoom_out": 2.0}]
+
+
+def hopper_frame(hopper, x=200):
+    """A 1280x720 video frame with the photo's face in it."""
+    frame = np.full((720, 1280, 3), 180, np.uint8)
+    frame[100:604, x : x + 430] = cv2.resize(hopper, (430, 504))
+    return frame
+
+
+def test_a_frames_quick_shrink_is_the_one_step_shrink_and_finds_the_same_box(hopper, detector):
+    frame = hopper_frame(hopper)
+    exact, scale, pad_x, pad_y = blazeface.letterbox(frame, 192)
+    fast, *placement = blazeface.letterbox(frame, 192, fast=True)
+    assert placement == [scale, pad_x, pad_y]
+    assert 0 < np.abs(exact - fast).mean() < 0.5 / 127.5  # Under half a grey level on average, in [-1, 1].
+    (photo_box, _, _), = detector.model(frame)
+    (frame_box, _, _), = detector.model(frame, fast=True)
+    assert np.abs(np.subtract(photo_box, frame_box)).max() <= 0.02 * photo_box[2]  # Within 2% of the face's side.
+    odd = frame[:719, :1279]  # Sides no block divides: the one step, as for a photo.
+    assert np.array_equal(blazeface.letterbox(odd, 192)[0], blazeface.letterbox(odd, 192, fast=True)[0])
+
+
+def test_refit_finds_the_face_again_near_its_box_and_nothing_where_there_is_none(hopper, detector):
+    frame = hopper_frame(hopper)
+    (box, _, _), = detector.model(frame)
+    moved = hopper_frame(hopper, x=212)  # The face 12 px to the right in the next frame.
+    found, points, score = detector.model.refit(moved, box)
+    assert xywh_iou(found, (box[0] + 12, *box[1:])) > 0.75 and score > 0.5
+    assert box[0] + 12 < points[0][0] < box[0] + 12 + box[2]  # The right eye inside the moved box.
+    assert detector.model.refit(frame, (900, 100, 169, 169)) is None  # Grey wall: no face near that box.
+    assert detector.model.refit(frame, (1279, 719, 4, 4)) is None  # A window too small to search.
+
+
+class CountingDetector:
+    """A detector whose face is there or not frame by frame, and whose
+    follow() loses it where told: what DetectEvery decides is countable."""
+
+    def __init__(self, present, lost=()):
+        self.present, self.lost, self.frame, self.calls = present, set(lost), 0, []
+
+    def __call__(self, rgb, thorough=False):
+        self.calls.append(("full", int(rgb)))
+        return [Detection((int(rgb), 0, 10, 10), None)] if self.present[int(rgb)] else []
+
+    def start_following(self, rgb, detections):
+        return detections
+
+    def follow(self, rgb, state):
+        self.calls.append(("follow", int(rgb)))
+        return None if int(rgb) in self.lost else ([Detection((int(rgb), 0, 10, 10), None)], state)
+
+
+def test_detect_every_k_frames_follows_between_and_detects_again_when_lost():
+    from ferkit.vision.detectors import DetectEvery
+
+    fake = CountingDetector([True] * 12, lost=[7])
+    detect = DetectEvery(fake, every=5)
+    found = [detect(np.int64(i)) for i in range(12)]
+    assert all(len(f) == 1 for f in found)
+    full = [i for kind, i in fake.calls if kind == "full"]
+    # Frames 0 and 5 by the schedule; 7 because following lost the face there; then 12 would be next.
+    assert full == [0, 5, 7] and (detect.full_passes, detect.followed) == (3, 9)
+    # After a frame with no face there is nothing to follow: the next frame gets the full pass.
+    fake = CountingDetector([False, False, True, True, True])
+    detect = DetectEvery(fake, every=5)
+    assert [len(detect(np.int64(i))) for i in range(5)] == [0, 0, 1, 1, 1]
+    assert [i for kind, i in fake.calls if kind == "full"] == [0, 1, 2]
+    with pytest.raises(ValueError, match="at least 1"):
+        DetectEvery(fake, every=0)
+
+
+def test_a_detector_that_cannot_follow_runs_on_every_frame(hopper):
+    from ferkit.vision.detectors import DetectEvery
+
+    detect = DetectEvery(HaarDetector(), every=5)
+    for _ in range(3):
+        assert len(detect(hopper)) == 1
+    assert (detect.full_passes, detect.followed) == (3, 0)

@@ -49,6 +49,17 @@ def python_answers():
         smoothed = smoother.update(0, seconds, p)
         answers["smoothing"].append({"probabilities": probabilities, "seconds": seconds,
                                      "smoothed": dict(zip(probabilities, smoothed.tolist()))})
+    answers["moved"] = []
+    for _ in range(6):
+        def face():
+            box = rng.integers(0, 400, 2).tolist() + [int(rng.integers(40, 200))] * 2
+            return box, rng.uniform(0, 600, (6, 2))
+        (box, points), first, now = face(), face(), face()
+        moved_box, moved_points = blazeface.moved_with(box, points, first, now)
+        answers["moved"].append({"detection": {"box": box, "points": points.tolist()},
+                                 "first": {"box": first[0], "points": first[1].tolist()},
+                                 "now": {"box": now[0], "points": now[1].tolist()},
+                                 "moved": {"box": list(moved_box), "points": moved_points.tolist()}})
     answers["ink"] = {name: "#000" if sum(rgb) > drawing.DARK_INK_ABOVE else "#fff"
                       for name, rgb in drawing.COLOURS.items()}
     return answers
@@ -67,7 +78,7 @@ def test_the_pages_functions_give_pythons_answers(tmp_path):
     result = subprocess.run(["node", "--test", os.path.join("tests", "js")], cwd=ROOT, capture_output=True, text=True,
                             env=dict(os.environ, PAGE_CASES=str(path)), timeout=120)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "# fail 0" in result.stdout and "# skipped 0" in result.stdout and "# pass 8" in result.stdout
+    assert "# fail 0" in result.stdout and "# skipped 0" in result.stdout and "# pass 9" in result.stdout
 
 
 def test_the_server_sends_the_page_its_constants():

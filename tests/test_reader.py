@@ -112,6 +112,28 @@ def test_read_video_yields_each_frame_with_tracks_and_smoothing(reader, tmp_path
     assert json.loads(out.read_text()) == [r for _, _, records in frames for r in records]
 
 
+def test_following_faces_between_detections_keeps_every_face_and_its_box(tmp_path):
+    face = cv2.imread(hopper_path())[80:360, 130:400]
+    path = str(tmp_path / "moving.mp4")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 30, (1280, 720))
+    for i in range(20):  # The face walks 8 px a frame.
+        frame = np.full((720, 1280, 3), 200, np.uint8)
+        frame[200:480, 100 + 8 * i : 370 + 8 * i] = face
+        writer.write(frame)
+    writer.release()
+    every_frame = list(EmotionReader(detect_every=1).read_video(path, smooth=0))
+    followed = list(EmotionReader(detect_every=5).read_video(path, smooth=0))
+    assert len(followed) == len(every_frame) == 20
+    for (_, _, detected), (_, _, tracked) in zip(every_frame, followed):
+        assert len(detected) == len(tracked) == 1 and tracked[0]["face"] == 0  # One track throughout.
+        side = detected[0]["box"][2]
+        assert np.abs(np.subtract(detected[0]["box"], tracked[0]["box"])).max() <= 0.06 * side  # The refit alone: 12%
+    with pytest.raises(ValueError, match="detect_every"):
+        EmotionReader(detect_every=0)
+    with pytest.raises(ValueError, match="video_tta"):
+        EmotionReader(video_tta="tencrop")
+
+
 def test_the_ferkit_command_reads_a_photo_outside_the_clone(tmp_path):
     """The installed package (an editable install here, the wheel in CI's
     light environment) from a folder that is not the repository."""

@@ -389,8 +389,8 @@ def test_where_the_browser_has_webgpu_the_models_run_on_it(server):
             const local = await (await import('/static/local.js')).createLocalAnalyser(health.classes, health.constants);
             const blob = await (await fetch(photo)).blob();
             const image = await createImageBitmap(blob, {colorSpaceConversion: 'none', premultiplyAlpha: 'none'});
-            const answer = await local.analyse(image, image.width, image.height, {exact: true});
-            const server = await (await fetch('/api/emotions', {method: 'POST', body: blob,
+            const answer = await local.analyse(image, image.width, image.height, {thorough: true});
+            const server = await (await fetch('/api/emotions?photo=1', {method: 'POST', body: blob,
                 headers: {'Content-Type': 'image/png'}})).json();
             return [answer.faces, server.faces, local.backend]; }""", photo)
         browser.close()

@@ -103,13 +103,14 @@ class Predictor:
         self.class_names = class_names_of(models)
         self.forwards = [model if isinstance(model, OnnxModel) else keras_forward(model) for model in models]
 
-    def __call__(self, images):
-        """(N, 48, 48, 1) uint8 faces -> (N, classes) float32 probabilities."""
+    def __call__(self, images, tta=None):
+        """(N, 48, 48, 1) uint8 faces -> (N, classes) float32 probabilities;
+        tta: this call's TTA instead of the predictor's own."""
         images = as_model_input(images)
         total = np.zeros((len(images), len(self.class_names)), np.float64)
         count = 0
         for forward in self.forwards:
-            for view in tta_views(images, self.tta):
+            for view in tta_views(images, tta or self.tta):
                 for lo in range(0, len(view), self.batch_size):
                     batch = np.ascontiguousarray(view[lo : lo + self.batch_size])
                     total[lo : lo + len(batch)] += np.asarray(forward(batch))

@@ -20,7 +20,7 @@ from collections import namedtuple
 import numpy as np
 
 from ferkit import paths
-from ferkit.vision.detectors import DETECT_SIDE, DETECTORS
+from ferkit.vision.detectors import DETECT_EVERY, DETECT_SIDE, DETECTORS, DetectEvery  # noqa: F401
 from ferkit.errors import DataError, ModelFileError  # noqa: F401  (what read() raises, importable from here)
 from ferkit.vision.faces import Analyser
 from ferkit.infer.inference import Predictor, is_onnx, open_model
@@ -35,25 +35,36 @@ VideoFrame = namedtuple("VideoFrame", ["index", "seconds", "rgb", "faces", "reco
 # Frames whose faces are classified in one batch: a video's faces cost one
 # model call per chunk instead of one per frame.
 CHUNK = 16
+# A video's faces are read with VIDEO_TTA (and found by the full detector
+# every DETECT_EVERY frames, followed in between: detectors.DetectEvery),
+# chosen by bench.py jitter and bench.py emotions (report 13).
+VIDEO_TTA = "none"
 
 
 class EmotionReader:
     """Reads faces and their emotions: the model, the detector, the crop, the
     classification, the face records and the video loop, in one place.
 
-    model: a .onnx or .keras file (default: the released FER+ model's ONNX
-    copy); detector: blazeface, haar or mtcnn; tta: "flip" averages each
-    face with its mirror image, "none" does not; align: turn each face so
-    its eyes are level; precision: a .keras model's (precision.py);
-    detect_size: haar's and mtcnn's working size (BlazeFace has its own)."""
+    model: a .onnx or .keras file (default: the released FER+ model's int8
+    ONNX copy); detector: blazeface, haar or mtcnn; tta: "flip" averages
+    each face of a photo with its mirror image, "none" does not; video_tta:
+    the same for a video's frames; detect_every: a video's full detector
+    pass every this many analysed frames, the faces followed in between (1:
+    every frame); align: turn each face so its eyes are level; precision: a
+    .keras model's (precision.py); detect_size: haar's and mtcnn's working
+    size (BlazeFace has its own)."""
 
     def __init__(self, model=None, detector="blazeface", tta="flip", align=True, precision="auto",
-                 detect_size=DETECT_SIDE):
+                 detect_size=DETECT_SIDE, video_tta=VIDEO_TTA, detect_every=DETECT_EVERY):
         path = os.fspath(model) if model is not None else paths.released_model(paths.EMOTIONS_MODEL, prefer_onnx=True, int8=True)
         if detector not in DETECTORS:
             raise ValueError(f"detector {detector!r}: one of {', '.join(sorted(DETECTORS))}")
-        if tta not in ("none", "flip"):
-            raise ValueError(f"tta {tta!r}: 'flip' or 'none'")
+        for name, value in (("tta", tta), ("video_tta", video_tta)):
+            if value not in ("none", "flip"):
+                raise ValueError(f"{name} {value!r}: 'flip' or 'none'")
+        if not isinstance(detect_every, int) or detect_every < 1:
+            raise ValueError(f"detect_every {detect_every!r}: a whole number of frames, at least 1")
+        self.video_tta, self.detect_every = video_tta, detect_every
         loaded, self.precision = open_model(path, precision)  # The precision resolved, once.
         self.model_path = path
         self.runtime = "onnxruntime" if is_onnx(path) else "tensorflow"
@@ -94,7 +105,9 @@ class EmotionReader:
         every frame, the `every`th ones with their faces tracked
         (tracking.FaceTracks) and smoothed in time, the others with faces and
         records None, their pixels decoded only with decode_all (for an
-        annotated copy). Frames are
+        annotated copy). The faces are found by the full detector every
+        detect_every analysed frames and followed in between
+        (detectors.DetectEvery), and read with video_tta. Frames are
         analysed CHUNK at a time, and each is yielded once its chunk is."""
         import cv2
 
@@ -111,6 +124,7 @@ class EmotionReader:
             raise DataError(path, "no such file" if not os.path.exists(path) else "cannot be opened as a video")
         fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
         tracks = FaceTracks(smooth, max_gap=30 * every)
+        detect = DetectEvery(self.analyser.detector, self.detect_every)
         index, done = 0, False
         try:
             while not done:
@@ -127,7 +141,8 @@ class EmotionReader:
                         break
                     batch.append((index, rgb, analysed))
                     index += 1
-                found = iter(self.faces([rgb for _, rgb, analysed in batch if analysed]))
+                found = iter(self.analyser.faces([rgb for _, rgb, analysed in batch if analysed], detect=detect,
+                                                 tta=self.video_tta))
                 for i, rgb, analysed in batch:
                     seconds = i / fps
                     if not analysed:

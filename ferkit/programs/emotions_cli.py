@@ -26,7 +26,7 @@ from ferkit.data.fer2013 import DataError
 from ferkit.files import atomic_output
 from ferkit.vision.images import kind_of
 from ferkit.infer.inference import precision_line
-from ferkit.infer.reader import EmotionReader
+from ferkit.infer.reader import DETECT_EVERY, VIDEO_TTA, EmotionReader
 from ferkit.vision.records import face_records, record
 from ferkit.vision.smoothing import DEFAULT_TIME_CONSTANT
 
@@ -45,6 +45,11 @@ def parse_args(argv=None):
                    help="crop faces upright as found, without turning them so the eyes are level")
     cli.add_tta_flag(p, "flip", ("none", "flip"), help="also classify each face's mirror image")
     p.add_argument("--every", type=int, default=1, help="videos: analyse every Nth frame")
+    p.add_argument("--detect-every", type=int, default=DETECT_EVERY, metavar="N",
+                   help="videos: the full face detector on every Nth analysed frame, each face followed in between "
+                        "(found again near its last box); 1 for the full detector on every frame")
+    p.add_argument("--video-tta", choices=("none", "flip"), default=VIDEO_TTA,
+                   help="videos: also classify each face's mirror image (--tta is the photos')")
     p.add_argument("--smooth", type=float, default=DEFAULT_TIME_CONSTANT, metavar="SECONDS",
                    help="videos: average each face's probabilities over time with this time constant, so a steady "
                         "face reads steadily (the frame's own values stay in --json as raw_probabilities); 0 for none")
@@ -58,8 +63,8 @@ def parse_args(argv=None):
         raise cli.UsageError("--detect-size applies to --detector haar and mtcnn; BlazeFace reads every picture at "
                              "its own 192 px (and searches photos in windows)")
     args.detect_size = DETECT_SIDE if args.detect_size is None else args.detect_size
-    if args.every < 1 or args.detect_size < 32:
-        raise cli.UsageError("--every must be at least 1 and --detect-size at least 32")
+    if args.every < 1 or args.detect_every < 1 or args.detect_size < 32:
+        raise cli.UsageError("--every and --detect-every must be at least 1 and --detect-size at least 32")
     if args.smooth < 0:
         raise cli.UsageError(f"--smooth {args.smooth:g}: seconds, 0 for no smoothing")
     return args
@@ -279,7 +284,7 @@ def main(argv=None):
     args = parse_args(argv)
     inputs = find_inputs(args.paths, skip=args.out_dir)
     reader = EmotionReader(args.model, args.detector, args.tta, align=not args.no_align, precision=args.precision,
-                           detect_size=args.detect_size)
+                           detect_size=args.detect_size, video_tta=args.video_tta, detect_every=args.detect_every)
     print(precision_line(reader.model_path, args.precision, reader.precision))
     named_photos = check_named_files(inputs)
     records, started = [], time.perf_counter()  # After the start-up: the time the files themselves took.

@@ -18,6 +18,10 @@ import numpy as np
 from ferkit.vision.images import downscale, to_gray
 
 DETECT_SIDE = 640  # Haar and MTCNN search a copy whose longer side is at most this.
+# A video's and the page's camera's faces: the full detector every
+# DETECT_EVERY frames, each face followed in between (DetectEvery), chosen by
+# bench.py jitter and bench.py emotions (report 13).
+DETECT_EVERY = 5
 TILE_SIDE = 480  # BlazeFace's windows over a photo (a 40-pixel face fills 16 of the model's 192).
 
 Detection = namedtuple("Detection", ["box", "keypoints"])
@@ -80,8 +84,75 @@ class BlazeFaceDetector:
         self.tile_side = tile_side
 
     def __call__(self, rgb, thorough=False):
-        found = self.model(rgb, tile_side=self.tile_side if thorough else None)
+        found = self.model(rgb, tile_side=self.tile_side if thorough else None, fast=not thorough)
         return [Detection(box, keypoints) for box, keypoints, _ in found]
+
+    def start_following(self, rgb, detections):
+        """What follow() needs to carry these faces, found by the full pass
+        in this frame, into the next frames: for each face, its detection
+        and the refit (BlazeFace.refit, the short-range model near its box)
+        in this same frame. None if a face cannot be refitted (the next
+        frame then gets the full pass too)."""
+        state = []
+        for detection in detections:
+            refit = self.model.refit(rgb, detection.box)
+            if refit is None:
+                return None
+            state.append((detection, refit, refit))
+        return state
+
+    def follow(self, rgb, state):
+        """(the faces in this frame, the state for the next) or None where a
+        face was lost. Each face is refitted near where its refit was in the
+        frame before, and its full-pass detection moved by what the refit
+        moved: the box by the refit box's shift and scale, each keypoint by
+        the refit keypoint's shift. So a followed face keeps the full pass's
+        geometry (the short-range model places boxes some 8% of a side lower
+        and keypoints up to a tenth of the eyes' distance elsewhere: report
+        13), and only the motion comes from the cheaper model."""
+        from ferkit.vision.blazeface import moved_with
+
+        followed, moved = [], []
+        for detection, first, last in state:
+            now = self.model.refit(rgb, last[0])
+            if now is None:
+                return None
+            moved.append(Detection(*moved_with(detection.box, detection.keypoints, first, now)))
+            followed.append((detection, first, now))
+        return moved, followed
+
+
+class DetectEvery:
+    """A video's or a camera's detector: the full pass every `every` frames
+    and wherever a followed face is lost, the faces of the frame before
+    followed (the detector's start_following and follow: BlazeFace's refit
+    near each box) in between. A frame after one with no face gets the full
+    pass (there is nothing to follow, and a face must not be missed for k
+    frames because the detector missed it once); a new face beside a
+    followed one is found at the next full pass, at most every - 1 frames
+    late. A detector that cannot follow (Haar, MTCNN) runs on every frame.
+    Call it with the frames in order."""
+
+    def __init__(self, detector, every=1):
+        if every < 1:
+            raise ValueError("detect every: at least 1 (every frame)")
+        self.detector, self.every = detector, every
+        self.state, self.since = None, 0
+        self.full_passes = self.followed = 0  # What it did, for the benchmarks.
+
+    def __call__(self, rgb, thorough=False):
+        if self.state is not None and self.since + 1 < self.every:
+            result = self.detector.follow(rgb, self.state)
+            if result is not None:
+                found, self.state = result
+                self.since += 1
+                self.followed += 1
+                return found
+        found = self.detector(rgb, thorough=thorough)
+        self.full_passes, self.since = self.full_passes + 1, 0
+        can_follow = found and self.every > 1 and hasattr(self.detector, "follow")
+        self.state = self.detector.start_following(rgb, found) if can_follow else None
+        return found
 
 
 DETECTORS = {"blazeface": BlazeFaceDetector, "haar": HaarDetector, "mtcnn": MtcnnDetector}

@@ -25,12 +25,16 @@ class Analyser:
         self.predict = predictor
         self.class_names = predictor.class_names
 
-    def faces(self, rgbs, thorough=False):
+    def faces(self, rgbs, thorough=False, detect=None, tta=None):
         """For each image: [Face(box, probabilities, keypoints)], all faces
         classified in one batch. thorough: photos, searched more closely
-        (BlazeFace's windows); off for video and camera frames."""
-        found = [self.detector(rgb, thorough=thorough) for rgb in rgbs]
+        (BlazeFace's windows); off for video and camera frames. detect: a
+        detector to use instead (a video's detectors.DetectEvery, which sees
+        the frames in order); tta: the predictor's TTA for these images
+        instead of its own."""
+        detect = detect or self.detector
+        found = [detect(rgb, thorough=thorough) for rgb in rgbs]
         grays = [to_gray(rgb) if hits else None for rgb, hits in zip(rgbs, found)]
         crops = [face_crop(gray, d, self.detector_name, self.align) for gray, hits in zip(grays, found) for d in hits]
-        probabilities = iter(self.predict(np.stack(crops)) if crops else [])
+        probabilities = iter(self.predict(np.stack(crops), tta) if crops else [])
         return [[Face(d.box, next(probabilities), d.keypoints) for d in hits] for hits in found]

@@ -23,6 +23,8 @@ def page_constants():
             "minScore": blazeface.MIN_SCORE, "nmsIou": blazeface.NMS_IOU, "rawScoreLimit": blazeface.RAW_SCORE_LIMIT,
             "tileSide": detectors.TILE_SIDE, "photoMaxSide": blazeface.PHOTO_MAX_SIDE,
         },
+        "follow": {"detectEvery": detectors.DETECT_EVERY, "refitWindow": blazeface.REFIT_WINDOW,
+                   "refitIou": blazeface.REFIT_IOU},
         "crop": {"alignScale": crops.ALIGN_SCALE, "alignOffset": list(crops.ALIGN_OFFSET), "face": IMAGE_SIZE,
                  "keypoints": list(blazeface.KEYPOINTS)},
         "smoothing": {"timeConstantMs": smoothing.DEFAULT_TIME_CONSTANT * 1000, "forgetAfter": smoothing.FORGET_AFTER},

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 
-import { anchors, follow, inkOn, insideNone, iou, overlap, smoothStep, tiles, weightedNms } from "../../static/geometry.js";
+import { anchors, follow, inkOn, insideNone, iou, movedWith, overlap, smoothStep, tiles, weightedNms } from "../../static/geometry.js";
 
 const cases = process.env.PAGE_CASES ? JSON.parse(readFileSync(process.env.PAGE_CASES, "utf8")) : null;
 const close = (a, b, tolerance = 1e-5) => Math.abs(a - b) <= tolerance;
@@ -90,4 +90,19 @@ test("the same answers as ferkit's Python, on the same inputs", { skip: !cases &
     for (const [c, p] of Object.entries(smoothed)) assert.ok(close(average.probabilities[c], p, 1e-5), `${seconds} s ${c}`);
   }
   for (const [name, rgb] of Object.entries(constants.colours)) assert.equal(inkOn(rgb, constants.ink.darkAbove), cases.ink[name]);
+  for (const { detection, first, now, moved } of cases.moved) {
+    const got = movedWith(detection, first, now);
+    assert.deepEqual(got.box, moved.box);
+    got.points.flat().forEach((v, j) => assert.ok(close(v, moved.points.flat()[j], 1e-6)));
+  }
+});
+
+test("a followed face moves and grows with its refit, in the full pass's own geometry", () => {
+  const detection = { box: [100, 100, 50, 50], points: [[110, 120], [140, 120]] };
+  const first = { box: [98, 110, 48, 48], points: [[111, 122], [139, 121]] };
+  const now = { box: [108, 115, 96, 96], points: [[131, 132], [189, 131]] };
+  const moved = movedWith(detection, first, now);
+  // The refit's centre moved by (+34, +29) and its side doubled: the box's centre moves as much, its side doubles.
+  assert.deepEqual(moved.box, [109, 104, 100, 100]);
+  assert.deepEqual(moved.points, [[130, 130], [190, 130]]);
 });
