@@ -21,10 +21,11 @@ let ALIGN_SCALE, ALIGN_OFFSET, FACE, KEYPOINTS;
 // A camera's faces: the full pass every DETECT_EVERY frames, each face
 // followed in between by the short-range model in a window around it
 // (detectors.DetectEvery, blazeface.BlazeFace.refit).
-let DETECT_EVERY, REFIT_WINDOW, REFIT_IOU;
+// Its faces are read in VIDEO_TTA ("none": one view; smoothing.VIDEO_TTA).
+let DETECT_EVERY, REFIT_WINDOW, REFIT_IOU, VIDEO_TTA;
 
 function configure({ detector, crop, follow }) {
-  ({ detectEvery: DETECT_EVERY, refitWindow: REFIT_WINDOW, refitIou: REFIT_IOU } = follow);
+  ({ detectEvery: DETECT_EVERY, refitWindow: REFIT_WINDOW, refitIou: REFIT_IOU, videoTta: VIDEO_TTA } = follow);
   ({ full: DETECTOR, closeUp: CLOSE_UP, minScore: MIN_SCORE, nmsIou: NMS_IOU, rawScoreLimit: RAW_SCORE_LIMIT,
      tileSide: TILE_SIDE, photoMaxSide: PHOTO_MAX_SIDE } = detector);
   ({ alignScale: ALIGN_SCALE, alignOffset: ALIGN_OFFSET, face: FACE, keypoints: KEYPOINTS } = crop);
@@ -256,16 +257,23 @@ export async function createLocalAnalyser(classes, constants, modelUrl = "/api/m
     const faces = [];
     if (found.length) {
       const gray = toGray(image.data, image.width, image.height, 4);
-      // As inference.Predictor's flip TTA: every face, then every face mirrored.
+      // As inference.Predictor's flip TTA: every face, then every face mirrored
+      // (a frame, not a photo, in VIDEO_TTA: "none", the faces alone, as EmotionReader.read reads one).
+      const views = !thorough && VIDEO_TTA === "none" ? 1 : 2;
       const crops = found.map((f) => Float32Array.from(alignFace(gray, image.width, image.height, f.points)));
-      const batch = new Float32Array(2 * found.length * FACE * FACE);
-      crops.forEach((crop, i) => { batch.set(crop, i * FACE * FACE); batch.set(mirrored(crop), (found.length + i) * FACE * FACE); });
-      const out = await model.run({ [model.inputNames[0]]: new ort.Tensor("float32", batch, [2 * found.length, FACE, FACE, 1]) });
+      const batch = new Float32Array(views * found.length * FACE * FACE);
+      crops.forEach((crop, i) => {
+        batch.set(crop, i * FACE * FACE);
+        if (views === 2) batch.set(mirrored(crop), (found.length + i) * FACE * FACE);
+      });
+      const out = await model.run({ [model.inputNames[0]]: new ort.Tensor("float32", batch, [views * found.length, FACE, FACE, 1]) });
       const p = out[model.outputNames[0]].data;
       const n = classes.length;
       found.forEach((f, i) => {
         const probabilities = {};
-        classes.forEach((name, j) => { probabilities[name] = (p[i * n + j] + p[(found.length + i) * n + j]) / 2; });
+        classes.forEach((name, j) => {
+          probabilities[name] = views === 2 ? (p[i * n + j] + p[(found.length + i) * n + j]) / 2 : p[i * n + j];
+        });
         const emotion = classes.reduce((a, b) => (probabilities[a] >= probabilities[b] ? a : b));
         const keypoints = Object.fromEntries(KEYPOINTS.map((name, k) => [name, f.points[k]]));
         faces.push({ face: i, box: f.box, keypoints, probabilities, emotion });

@@ -244,3 +244,22 @@ def test_no_align_crops_the_face_upright_as_found(inputs, tmp_path):
     assert a["box"] == u["box"]
     assert a["probabilities"] != u["probabilities"]
     assert max(abs(a["probabilities"][c] - u["probabilities"][c]) for c in a["probabilities"]) < 0.5
+
+
+def test_photos_read_two_at_a_time_come_out_in_the_files_order(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    face, blank = hopper_rgb(), np.full((300, 400, 3), 128, np.uint8)
+    for i in range(6):  # Faces and blank pictures in turn, the faces mirrored every other time.
+        picture = (face if i % 4 == 0 else face[:, ::-1]) if i % 2 == 0 else blank
+        Image.fromarray(np.ascontiguousarray(picture)).save(folder / f"{i}.png")
+    out = tmp_path / "photos.json"
+    result = run_main("emotions.py", folder, "--json", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = json.loads(out.read_text())
+    assert [os.path.basename(r["file"]) for r in records] == [f"{i}.png" for i in range(6)]
+    assert [r["box"] is not None for r in records] == [True, False] * 3
+    missing = [line for line in result.stdout.splitlines() if line.endswith("no face found")]
+    assert missing == [f"{folder / f'{i}.png'}: no face found" for i in (1, 3, 5)]
+    # The mirrored face reads as the face does, whichever photo finished first.
+    assert records[0]["emotion"] == records[2]["emotion"] == records[4]["emotion"]

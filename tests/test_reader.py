@@ -134,6 +134,22 @@ def test_following_faces_between_detections_keeps_every_face_and_its_box(tmp_pat
         EmotionReader(video_tta="tencrop")
 
 
+def test_a_video_left_half_read_stops_its_decoding_thread(reader, tmp_path):
+    import threading
+
+    path = str(tmp_path / "long.mp4")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 30, (320, 240))
+    for i in range(120):
+        writer.write(np.full((240, 320, 3), i * 2, np.uint8))
+    writer.release()
+    frames = reader.frames(path)
+    assert [next(frames).index for _ in range(3)] == [0, 1, 2]
+    assert any(t.name == "video-decoder" for t in threading.enumerate())  # Decoding ahead of the reader.
+    frames.close()
+    assert not any(t.name == "video-decoder" for t in threading.enumerate())
+    assert [f.index for f in reader.frames(path, every=40)][::40] == [0, 40, 80]  # Read to the end again.
+
+
 def test_the_ferkit_command_reads_a_photo_outside_the_clone(tmp_path):
     """The installed package (an editable install here, the wheel in CI's
     light environment) from a folder that is not the repository."""

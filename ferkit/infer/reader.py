@@ -25,7 +25,7 @@ from ferkit.errors import DataError, ModelFileError  # noqa: F401  (what read() 
 from ferkit.vision.faces import Analyser
 from ferkit.infer.inference import Predictor, is_onnx, open_model
 from ferkit.vision.records import face_records, video_record
-from ferkit.vision.smoothing import DEFAULT_TIME_CONSTANT
+from ferkit.vision.smoothing import DEFAULT_TIME_CONSTANT, VIDEO_TTA
 from ferkit.vision.tracking import FaceTracks
 
 # One frame of a video as EmotionReader.frames yields it: faces and records
@@ -35,10 +35,6 @@ VideoFrame = namedtuple("VideoFrame", ["index", "seconds", "rgb", "faces", "reco
 # Frames whose faces are classified in one batch: a video's faces cost one
 # model call per chunk instead of one per frame.
 CHUNK = 16
-# A video's faces are read with VIDEO_TTA (and found by the full detector
-# every DETECT_EVERY frames, followed in between: detectors.DetectEvery),
-# chosen by bench.py jitter and bench.py emotions (report 13).
-VIDEO_TTA = "none"
 
 
 class EmotionReader:
@@ -85,9 +81,11 @@ class EmotionReader:
         BGR, as cv2.imread gives it (and as OpenCV-based libraries take it);
         pass bgr=False for RGB. Returns a list of face records, empty when no
         face is found. Photos are searched closely (BlazeFace's windows), as
-        emotions.py searches them; thorough=False gives a camera frame's pass."""
+        emotions.py searches them; thorough=False gives a camera frame's pass
+        (one quick detector pass, the faces read in video_tta)."""
         name, rgb = as_rgb(image, bgr)
-        return face_records(name, self.faces([rgb], thorough)[0], self.class_names)
+        found = self.analyser.faces([rgb], thorough, tta=None if thorough else self.video_tta)[0]
+        return face_records(name, found, self.class_names)
 
     def read_video(self, path, every=1, smooth=DEFAULT_TIME_CONSTANT):
         """Yields, for every `every`th frame of a video, (frame index, time
@@ -125,21 +123,17 @@ class EmotionReader:
         fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
         tracks = FaceTracks(smooth, max_gap=30 * every)
         detect = DetectEvery(self.analyser.detector, self.detect_every)
+        frames = decoded_frames(capture, every, decode_all)
         index, done = 0, False
         try:
             while not done:
                 batch = []  # (index, rgb or None, analysed?) of each frame read in this chunk.
                 while sum(analysed for _, _, analysed in batch) < CHUNK:
-                    analysed = index % every == 0
-                    if analysed or decode_all:
-                        ok, bgr = capture.read()
-                        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
-                    else:
-                        ok, rgb = capture.grab(), None  # Skipped frames are not decoded.
-                    if not ok:
+                    item = next(frames, None)
+                    if item is None:
                         done = True
                         break
-                    batch.append((index, rgb, analysed))
+                    batch.append(item)
                     index += 1
                 found = iter(self.analyser.faces([rgb for _, rgb, analysed in batch if analysed], detect=detect,
                                                  tta=self.video_tta))
@@ -152,9 +146,55 @@ class EmotionReader:
                     yield VideoFrame(i, round(seconds, 3), rgb, [r.face for r in readings],
                                      [video_record(path, i, seconds, r, self.class_names, smooth) for r in readings])
         finally:
-            capture.release()
+            frames.close()  # Stops the decoding thread, then releases the capture.
         if index == 0:
             raise DataError(path, "no frames could be read (not a video, or a damaged one)")
+
+
+def decoded_frames(capture, every, decode_all, ahead=2 * CHUNK):
+    """(index, RGB frame or None, analysed?) for each frame of an open
+    cv2.VideoCapture, decoded by a thread of its own up to `ahead` frames
+    ahead of the caller, so decoding (OpenCV lets go of Python's lock)
+    overlaps the models. Frames that are not analysed (index % every) are
+    skipped undecoded unless decode_all. Closing the generator stops the
+    thread and releases the capture."""
+    import queue
+    import threading
+
+    import cv2
+
+    ready, stop, end = queue.Queue(maxsize=ahead), threading.Event(), object()
+
+    def decode():
+        index = 0
+        try:
+            while not stop.is_set():
+                analysed = index % every == 0
+                if analysed or decode_all:
+                    ok, bgr = capture.read()
+                    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if ok else None
+                else:
+                    ok, rgb = capture.grab(), None  # Skipped frames are not decoded.
+                if not ok:
+                    break
+                ready.put((index, rgb, analysed))
+                index += 1
+        finally:
+            ready.put(end)
+
+    thread = threading.Thread(target=decode, name="video-decoder", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not end:
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # Make room, so a decoder blocked on a full queue sees the stop.
+            try:
+                ready.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        capture.release()
 
 
 def as_rgb(image, bgr=None):

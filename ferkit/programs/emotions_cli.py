@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -29,6 +30,11 @@ from ferkit.infer.inference import precision_line
 from ferkit.infer.reader import DETECT_EVERY, VIDEO_TTA, EmotionReader
 from ferkit.vision.records import face_records, record
 from ferkit.vision.smoothing import DEFAULT_TIME_CONSTANT
+
+
+# Photos analysed at once: BlazeFace runs on one thread a call (it is
+# quicker so: detectors.py), so two photos keep two cores busy (report 13).
+PHOTO_WORKERS = 2
 
 
 def parse_args(argv=None):
@@ -107,8 +113,7 @@ def analyse_photo(path, reader, out_dir, root, rgb=None):
     rgb = read_image(path) if rgb is None else rgb
     found = reader.faces([rgb], thorough=True)[0]
     if not found:
-        print(f"{path}: no face found")
-        records = [record(path, None, None)]
+        records = [record(path, None, None)]  # main() says so, in the files' order.
     else:
         records = face_records(path, found, reader.class_names)
     if out_dir:
@@ -288,16 +293,26 @@ def main(argv=None):
     print(precision_line(reader.model_path, args.precision, reader.precision))
     named_photos = check_named_files(inputs)
     records, started = [], time.perf_counter()  # After the start-up: the time the files themselves took.
-    for path, kind, folder in inputs:
-        try:
-            if kind == "video":
-                records += analyse_video(path, reader, args.every, args.out_dir, folder, smooth=args.smooth)
-            else:
-                records += analyse_photo(path, reader, args.out_dir, folder, named_photos.pop(path, None))
-        except DataError as e:
-            if folder is None:
-                raise  # A file named on the command line: one line, exit 2.
-            print(f"warning: {e}; skipped", file=sys.stderr)
+    with ThreadPoolExecutor(PHOTO_WORKERS) as pool:
+        # Photos are read PHOTO_WORKERS at a time, ahead of their turn; results
+        # (and their lines) still come in the files' order.
+        photos = {i: pool.submit(analyse_photo, path, reader, args.out_dir, folder, named_photos.pop(path, None))
+                  for i, (path, kind, folder) in enumerate(inputs) if kind != "video"}
+        for i, (path, kind, folder) in enumerate(inputs):
+            try:
+                if kind == "video":
+                    records += analyse_video(path, reader, args.every, args.out_dir, folder, smooth=args.smooth)
+                    continue
+                found = photos.pop(i).result()
+                if found[0]["box"] is None:
+                    print(f"{path}: no face found")
+                records += found
+            except DataError as e:
+                if folder is None:
+                    for waiting in photos.values():
+                        waiting.cancel()
+                    raise  # A file named on the command line: one line, exit 2.
+                print(f"warning: {e}; skipped", file=sys.stderr)
     print_summary(records)
     faces = sum(r["box"] is not None for r in records)
     print(f"{faces} face(s) in {len(inputs)} file(s), {time.perf_counter() - started:.2f} s")

@@ -207,6 +207,11 @@ class BlazeFace:
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # One thread a call: the model is small, and splitting its layers over
+        # two cores cost more than it gave (a 1-megapixel photo's search 66 ms
+        # on one thread against 100 on two, AMD EPYC, report 13); two photos
+        # at once (emotions.py) or the classifier use the other core.
+        options.intra_op_num_threads = 1
         self.session = onnxruntime.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
         self.size = spec["size"]

@@ -24,7 +24,7 @@ def page_constants():
             "tileSide": detectors.TILE_SIDE, "photoMaxSide": blazeface.PHOTO_MAX_SIDE,
         },
         "follow": {"detectEvery": detectors.DETECT_EVERY, "refitWindow": blazeface.REFIT_WINDOW,
-                   "refitIou": blazeface.REFIT_IOU},
+                   "refitIou": blazeface.REFIT_IOU, "videoTta": smoothing.VIDEO_TTA},
         "crop": {"alignScale": crops.ALIGN_SCALE, "alignOffset": list(crops.ALIGN_OFFSET), "face": IMAGE_SIZE,
                  "keypoints": list(blazeface.KEYPOINTS)},
         "smoothing": {"timeConstantMs": smoothing.DEFAULT_TIME_CONSTANT * 1000, "forgetAfter": smoothing.FORGET_AFTER},

@@ -14,6 +14,11 @@ import math
 import numpy as np
 
 DEFAULT_TIME_CONSTANT = 0.3  # Seconds.
+# A video's or a camera's faces are read in one view, not averaged with
+# their mirror images as a photo's are: their readings are averaged over
+# time here anyway, and on bench.py jitter's clips the flip bought no
+# steadiness (report 13). emotions.py --video-tta flip brings it back.
+VIDEO_TTA = "none"
 # A track unseen for longer than this many time constants starts afresh.
 FORGET_AFTER = 10
 
