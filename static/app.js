@@ -81,7 +81,7 @@ function showLegend() {
 }
 
 // The released models, to choose from in the browser: the server's own first.
-async function offerModels(module) {
+async function offerModels() {
   const models = await (await fetch("/api/models")).json().catch(() => ({}));
   const names = Object.keys(models);
   if (names.length < 2) return;
@@ -95,17 +95,56 @@ async function offerModels(module) {
     let next;
     try {
       // Made in its turn: never beside a camera frame or a photo on the models.
-      next = await exclusive(() => module.createLocalAnalyser(wanted, constants, chosen ? chosen.url : "/api/model.onnx"));
+      next = await exclusive(() => createWorkerAnalyser(wanted, chosen ? chosen.url : "/api/model.onnx"));
     } catch (err) {
       $("mode").textContent = `The model ${e.target.value || "of the server"} could not be loaded in this browser (${err.message}); the one before it still runs.`;
       return;
     }
     classes = wanted; // The bars, the chart and the downloads follow the model's classes.
     history.length = 0;
+    const before = local;
     local = next;
+    exclusive(() => before.close()); // After what it is reading now.
     showLegend();
     showBars(null);
   });
+}
+
+// The in-browser analyser in a Web Worker (worker.js): the same calls as
+// local.js's createLocalAnalyser gives, each a message. A camera frame goes
+// as an ImageBitmap, transferred; a photo's bitmap as a copy (the page still
+// draws it). close() ends the worker once the frames already sent are read.
+async function createWorkerAnalyser(wanted, modelUrl = "/api/model.onnx") {
+  const worker = new Worker("/static/worker.js", { type: "module" });
+  const waiting = new Map();
+  let next = 0;
+  const failAll = (message) => { for (const w of waiting.values()) w.reject(new Error(message)); waiting.clear(); };
+  worker.onmessage = ({ data }) => {
+    const w = waiting.get(data.id);
+    waiting.delete(data.id);
+    if (w) data.error ? w.reject(new Error(data.error)) : w.resolve(data.result);
+  };
+  worker.onerror = (e) => { e.preventDefault(); failAll(e.message || "the page's worker stopped"); };
+  const call = (message, transfer = []) => new Promise((resolve, reject) => {
+    const id = next++;
+    waiting.set(id, { resolve, reject });
+    worker.postMessage({ ...message, id }, transfer);
+  });
+  let info;
+  try {
+    info = await call({ kind: "create", classes: wanted, constants, modelUrl });
+  } catch (e) {
+    worker.terminate();
+    throw e;
+  }
+  return {
+    ...info,
+    async analyse(source, width, height, options = {}) {
+      const bitmap = await createImageBitmap(source, { colorSpaceConversion: "none", premultiplyAlpha: "none" });
+      return call({ kind: "analyse", bitmap, options }, [bitmap]);
+    },
+    close() { worker.terminate(); failAll("the model was changed"); },
+  };
 }
 
 function runsOn(analyser) {
@@ -117,10 +156,10 @@ async function chooseMode(possible) {
   if (possible && wanted !== "server" && typeof WebAssembly === "object") {
     try {
       $("mode").textContent = "Loading the models into this browser…";
-      const module = await import("/static/local.js");
-      local = await module.createLocalAnalyser(classes, constants);
-      $("mode").textContent = `Camera frames and photos are analysed in this browser (${runsOn(local)}); no picture leaves it.`;
-      offerModels(module);
+      local = await createWorkerAnalyser(classes);
+      $("mode").textContent = `Camera frames and photos are analysed in this browser (${runsOn(local)}, off the page's `
+        + "main thread); no picture leaves it.";
+      offerModels();
       return;
     } catch (e) {
       local = null;
@@ -312,8 +351,6 @@ async function loop() {
     const analyser = local; // A model switch during the frame: the frame is dropped, the loop goes on.
     try {
       if (analyser) {
-        // Let the page draw and answer events between frames: inference runs on this thread.
-        await new Promise((r) => setTimeout(r, 0));
         // Boxes come back in the video's own pixels; the overlay is the grab's size.
         answer = await exclusive(() => analyser.analyse(video, video.videoWidth, video.videoHeight, { video: true }));
         drawScale = scale;

@@ -284,12 +284,14 @@ export async function createLocalAnalyser(classes, constants, modelUrl = "/api/m
   }
 
   // The pixels of a video, an image or a bitmap, as drawn at its own size.
-  function pixelsOf(source, width, height) {
+  function pixelsOf(source, width, height, opaque = false) {
     if (grab.width !== width || grab.height !== height) { grab.width = width; grab.height = height; }
     grabCtx.clearRect(0, 0, width, height);
     grabCtx.drawImage(source, 0, 0);
     const data = grabCtx.getImageData(0, 0, width, height).data;
-    if (source instanceof HTMLVideoElement) return { data, width, height, canvas: grab }; // Opaque: nothing to composite.
+    // A video's frame is opaque: nothing to composite. (No HTMLVideoElement in a worker, where frames come as bitmaps.)
+    if (opaque || (typeof HTMLVideoElement !== "undefined" && source instanceof HTMLVideoElement))
+      return { data, width, height, canvas: grab };
     // A transparent photo is seen on white, as ferkit's read_image composites it.
     for (let i = 3; i < data.length; i += 4)
       if (data[i] < 255) {
@@ -306,7 +308,7 @@ export async function createLocalAnalyser(classes, constants, modelUrl = "/api/m
     threads: ort.env.wasm.numThreads,
     // source: a video, an image or a bitmap; options as analysePixels'.
     async analyse(source, width, height, options = {}) {
-      return analysePixels(pixelsOf(source, width, height), options);
+      return analysePixels(pixelsOf(source, width, height, options.video), options);
     },
   };
 }

@@ -301,6 +301,7 @@ def test_in_browser_mode_reads_the_face_without_sending_frames(server, tmp_path)
         page.goto(server)
         page.wait_for_function(IN_BROWSER_MODE, timeout=60000)
         assert page.evaluate("self.crossOriginIsolated")  # So WebAssembly may use threads.
+        assert "off the page's main thread" in page.inner_text("#mode")  # The models run in a Web Worker.
         page.click("#camera")
         page.wait_for_function(BARS_HOLD_A_FACE, timeout=60000)
         page.wait_for_timeout(3000)  # A few seconds of frames, for the rate line.
@@ -382,7 +383,7 @@ def test_where_the_browser_has_webgpu_the_models_run_on_it(server):
         page = browser.new_page()
         page.goto(server)
         page.wait_for_function(IN_BROWSER_MODE, timeout=60000)
-        assert "(WebGPU)" in page.inner_text("#mode")
+        assert "(WebGPU, off the page's main thread)" in page.inner_text("#mode")  # In the page's worker.
         photo = photo_url(png_bytes(read_image(grace_hopper())), "image/png")
         here, there, backend = page.evaluate("""async (photo) => {
             const health = await (await fetch('/api/health')).json();
