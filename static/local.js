@@ -102,8 +102,11 @@ export async function createLocalAnalyser(classes, constants, modelUrl = "/api/m
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
   const options = { executionProviders: providers, graphOptimizationLevel: "all" };
   // One after the other: WebGPU refuses a session while another is being created.
-  const detector = await ort.InferenceSession.create(DETECTOR.url, options);
-  const closeUp = await ort.InferenceSession.create(CLOSE_UP.url, options);
+  // The detectors on one thread a run: small models, for which splitting
+  // layers over threads costs more than it gives (as ferkit's BlazeFace).
+  const detectorOptions = { ...options, intraOpNumThreads: 1 };
+  const detector = await ort.InferenceSession.create(DETECTOR.url, detectorOptions);
+  const closeUp = await ort.InferenceSession.create(CLOSE_UP.url, detectorOptions);
   const model = await ort.InferenceSession.create(modelUrl, options);
   const passes = { full: { net: detector, spec: DETECTOR, grid: anchors(DETECTOR), zoomOut: 1 },
                    closeUp: { net: closeUp, spec: CLOSE_UP, grid: anchors(CLOSE_UP), zoomOut: CLOSE_UP.zoomOut } };

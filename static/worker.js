@@ -9,8 +9,13 @@
 import { createLocalAnalyser } from "/static/local.js";
 
 let analyser = null;
+// One request at a time, in the order they came: a session runs one call at
+// once, and a camera's frames must be read in order (faces are followed
+// from one to the next).
+let queue = Promise.resolve();
+self.onmessage = ({ data }) => { queue = queue.then(() => handle(data)); };
 
-self.onmessage = async ({ data }) => {
+async function handle(data) {
   const { id, kind } = data;
   try {
     if (kind === "create") {
@@ -29,4 +34,4 @@ self.onmessage = async ({ data }) => {
   } catch (e) {
     self.postMessage({ id, error: (e && e.message) || String(e) });
   }
-};
+}
