@@ -53,7 +53,7 @@ def bench_emotions(args):
         for i in range(args.frames):
             canvas = np.full((720, 1280, 3), 180, np.uint8)
             small = cv2.resize(face, (430, 504))
-            x = 200 + 3 * i
+            x = 200 + 3 * (i % 200)  # Walking right; back to the left every 200 frames (a cut).
             canvas[100:604, x : x + 430] = small
             writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
         writer.release()

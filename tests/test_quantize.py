@@ -46,6 +46,9 @@ def test_dense_layers_int8_keep_the_answers_and_the_metadata(float_onnx, tiny_da
     card = json.loads(meta["card"])
     assert card["int8"] == {"source": "cnn.onnx", "dense": "dynamic", "convolutions": "float32"}
     assert card["config"]["arch"] == "cnn"  # The training card travels on.
+    from ferkit.nets.card import card_lines, read_card
+
+    assert "int8: convolutions=float32, dense=dynamic, source=cnn.onnx" in card_lines(read_card(out))  # ferkit info
     faces, _ = learnable_faces(20, seed=5)
     expected, got = probabilities(float_onnx, faces), probabilities(out, faces)
     assert np.abs(expected - got).max() < 0.05 and np.mean(expected.argmax(1) == got.argmax(1)) >= 0.95

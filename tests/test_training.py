@@ -113,3 +113,24 @@ def test_the_curves_mark_the_epoch_the_run_kept(tmp_path):
     assert plot_training_curves(rows, str(path), "run", "mean_recall")["epoch"] == "2"
     assert path.stat().st_size > 10_000
     assert plot_training_curves(rows, str(path), "run")["epoch"] == "3"
+
+
+def test_a_warm_restart_takes_every_layer_but_an_output_of_another_size():
+    import keras
+    import numpy as np
+
+    from ferkit.train.training import initial_weights
+
+    def net(hidden, classes, seed):
+        keras.utils.set_random_seed(seed)
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(hidden), keras.layers.Dense(classes)])
+
+    ferplus, fer2013, other = net(3, 8, seed=1), net(3, 7, seed=2), net(5, 7, seed=3)
+    same = initial_weights(ferplus, net(3, 8, seed=4))
+    assert all(np.array_equal(a, b) for a, b in zip(same, ferplus.get_weights()))
+    # 8 classes into 7: the hidden layer copied, the output layer left as it was made.
+    copied = initial_weights(ferplus, fer2013)
+    assert [w.shape for w in copied] == [w.shape for w in fer2013.get_weights()]
+    assert all(np.array_equal(a, b) for a, b in zip(copied[:2], ferplus.get_weights()[:2]))
+    assert all(np.array_equal(a, b) for a, b in zip(copied[2:], fer2013.get_weights()[2:]))
+    assert initial_weights(ferplus, other) is None  # Another network: refused (a one-line error in train_cnn.py).

@@ -176,7 +176,7 @@ def card_lines(card):
     if card.get("config"):
         shown = {k: v for k, v in card["config"].items() if v not in (None, False, [], "")}
         lines.append("config: " + ", ".join(f"{k}={v}" for k, v in sorted(shown.items())))
-    for key in ("recipe", "calibration", "scores"):
+    for key in ("recipe", "calibration", "scores", "int8"):
         if card.get(key):
             lines.append(f"{key}: " + ", ".join(f"{k}={v}" for k, v in sorted(card[key].items())))
     lines += [f"command: {command}" for command in card.get("commands", [])]

@@ -68,7 +68,9 @@ def build_parser(description, model_name, presets, default_preset):
     p.add_argument("--resume", action="store_true",
                    help="go on from OUT.resume, the last finished epoch's checkpoint, and stop with an error if there "
                         "is none (a mistyped --out would start over); without it a run resumes when the checkpoint is there")
-    p.add_argument("--init-from", default=None, help="start from this saved model's weights (a warm restart: new schedule, fresh optimizer)")
+    p.add_argument("--init-from", default=None,
+                   help="start from this saved model's weights (a warm restart: new schedule, fresh optimizer); from a "
+                        "model of the same network with other classes (FER+ into FER2013), all but its output layer")
     p.add_argument("--strategy", choices=STRATEGIES, default="auto",
                    help="tf.distribute strategy; --batch-size is per replica (see distribute.py)")
     p.add_argument("--no-cache", action="store_true", help="do not keep a parsed copy of the CSV (see csvread.cache_dir)")

@@ -29,6 +29,19 @@ from ferkit.train.recipes import settings_from
 from ferkit.train.runlog import best_row, read_log
 
 
+def initial_weights(start, model):
+    """The weights a warm restart (--init-from) gives `model`: all of
+    `start`'s, or, where only the output layer differs (a FER+ model's 8
+    classes for a FER2013 model's 7), all but that layer's, which keeps its
+    fresh initialisation. None where the two are different networks."""
+    mine, theirs = model.get_weights(), start.get_weights()
+    if [w.shape for w in theirs] == [w.shape for w in mine]:
+        return theirs
+    if len(theirs) == len(mine) and [w.shape for w in theirs[:-2]] == [w.shape for w in mine[:-2]] \
+            and theirs[-2].shape[:-1] == mine[-2].shape[:-1]:
+        return theirs[:-2] + mine[-2:]
+    return None
+
 
 def load_split(train, ferplus_votes=None, label_mode="majority", val_split=fer2013.VAL_SPLIT,
                split_seed=fer2013.SPLIT_SEED, limit=None, cache=True):
@@ -190,10 +203,15 @@ def train(config, title):
             from ferkit.nets.models import load_model
 
             start = load_model(config.init_from)
-            if [w.shape for w in start.weights] != [w.shape for w in model.weights]:
+            copied = initial_weights(start, model)
+            if copied is None:
                 raise UsageError(f"--init-from {config.init_from}: not a {architecture} model of width {config.width:g}")
-            model.set_weights(start.get_weights())
-            print(f"starting from the weights of {config.init_from}")
+            model.set_weights(copied)
+            if len(getattr(start, "class_names", ())) != num_classes:
+                print(f"starting from the weights of {config.init_from} but its output layer "
+                      f"({len(getattr(start, 'class_names', ()))} classes; this run's {num_classes} start afresh)")
+            else:
+                print(f"starting from the weights of {config.init_from}")
         elif backbone:
             restore_statistics(model, train_set, config.seed)
             print(f"backbone: {architecture} at {config.input_size} px from {backbone['weights']}; the head alone for "
