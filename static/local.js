@@ -225,7 +225,12 @@ export async function createLocalAnalyser(classes, constants, modelUrl = "/api/m
       for (const face of following.faces) {
         const now = await refit(image, face.last.box);
         if (!now) break;
-        moved.push(movedWith(face.detection, face.first, now));
+        const m = movedWith(face.detection, face.first, now);
+        // Inside the frame, as the full pass gives boxes.
+        const x0 = Math.max(0, m.box[0]), y0 = Math.max(0, m.box[1]);
+        const x1 = Math.min(image.width, m.box[0] + m.box[2]), y1 = Math.min(image.height, m.box[1] + m.box[3]);
+        if (x1 - x0 < 1 || y1 - y0 < 1) break;
+        moved.push({ box: [x0, y0, x1 - x0, y1 - y0], points: m.points });
         faces.push({ ...face, last: now });
       }
       if (faces.length === following.faces.length) {

@@ -298,3 +298,18 @@ def test_a_detector_that_cannot_follow_runs_on_every_frame(hopper):
     for _ in range(3):
         assert len(detect(hopper)) == 1
     assert (detect.full_passes, detect.followed) == (3, 0)
+
+
+def test_a_followed_face_leaving_the_frame_keeps_its_box_inside_it(hopper, detector):
+    from ferkit.vision.detectors import DetectEvery
+
+    face = cv2.resize(hopper, (430, 504))
+    detect = DetectEvery(detector, every=5)
+    for i in range(5):  # The face walks off the left edge, 45 px a frame (25 px never takes a box out).
+        frame = np.full((720, 1280, 3), 180, np.uint8)
+        left = 40 - 45 * i
+        frame[100:604, max(0, left) : left + 430] = face[:, max(0, -left) :]
+        for found in detect(frame):
+            x, y, w, h = found.box
+            assert x >= 0 and y >= 0 and x + w <= 1280 and y + h <= 720 and w > 0 and h > 0
+    assert detect.followed >= 1  # Some of those frames were followed, not detected.

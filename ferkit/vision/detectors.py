@@ -117,7 +117,12 @@ class BlazeFaceDetector:
             now = self.model.refit(rgb, last[0])
             if now is None:
                 return None
-            moved.append(Detection(*moved_with(detection.box, detection.keypoints, first, now)))
+            (x, y, w, h), keypoints = moved_with(detection.box, detection.keypoints, first, now)
+            x0, y0 = max(0, x), max(0, y)  # Inside the frame, as the full pass gives boxes.
+            x1, y1 = min(rgb.shape[1], x + w), min(rgb.shape[0], y + h)
+            if x1 - x0 < 1 or y1 - y0 < 1:
+                return None
+            moved.append(Detection((x0, y0, x1 - x0, y1 - y0), keypoints))
             followed.append((detection, first, now))
         return moved, followed
 
