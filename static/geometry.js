@@ -125,3 +125,10 @@ export function movedWith(detection, first, now) {
                                                    py + now.points[k][1] - first.points[k][1]]),
   };
 }
+
+// A box [x0, y0, x1, y1] cut to a width x height frame, as the integer
+// [x, y, w, h] the detector gives (blazeface.in_frame); null where less than a pixel is left.
+export function inFrame([bx0, by0, bx1, by1], width, height) {
+  const x0 = Math.max(0, bx0), y0 = Math.max(0, by0), x1 = Math.min(width, bx1), y1 = Math.min(height, by1);
+  return x1 - x0 < 1 || y1 - y0 < 1 ? null : [rint(x0), rint(y0), rint(x1 - x0), rint(y1 - y0)];
+}

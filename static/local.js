@@ -7,7 +7,7 @@
 // keypoints and turned so the eyes are level, 48x48 grey, flip TTA. So a
 // photo's probabilities here are emotions.py's (tests/test_serve.py).
 
-import { anchors, insideNone, movedWith, overlap, tiles, weightedNms } from "/static/geometry.js";
+import { anchors, inFrame, insideNone, movedWith, overlap, tiles, weightedNms } from "/static/geometry.js";
 import { resizeArea, resizeLinear, rint, toGray, warpAffine } from "/static/pixels.js";
 
 // The numbers shared with Python (ferkit/vision/page_constants.py, sent in
@@ -184,9 +184,8 @@ export async function createLocalAnalyser(classes, constants, modelUrl = "/api/m
     }
     const faces = [];
     for (const f of insideNone(weightedNms(found, NMS_IOU))) {
-      const x0 = Math.max(0, f.box[0]), y0 = Math.max(0, f.box[1]);
-      const x1 = Math.min(width, f.box[2]), y1 = Math.min(height, f.box[3]);
-      if (x1 - x0 >= 1 && y1 - y0 >= 1) faces.push({ box: [rint(x0), rint(y0), rint(x1 - x0), rint(y1 - y0)], points: f.points });
+      const box = inFrame(f.box, width, height);
+      if (box) faces.push({ box, points: f.points });
     }
     // Sorted by box, as ferkit sorts them: left to right.
     return faces.sort((p, q) => p.box[0] - q.box[0] || p.box[1] - q.box[1] || p.box[2] - q.box[2] || p.box[3] - q.box[3]);
@@ -205,10 +204,8 @@ export async function createLocalAnalyser(classes, constants, modelUrl = "/api/m
     const found = await candidates(windowOf(image, x0, y0, x1 - x0, y1 - y0), x0, y0, false, refitPass);
     let best = null, bestIou = REFIT_IOU;
     for (const f of weightedNms(found, NMS_IOU)) {
-      const bx0 = Math.max(0, f.box[0]), by0 = Math.max(0, f.box[1]);
-      const bx1 = Math.min(width, f.box[2]), by1 = Math.min(height, f.box[3]);
-      if (bx1 - bx0 < 1 || by1 - by0 < 1) continue;
-      const b = [rint(bx0), rint(by0), rint(bx1 - bx0), rint(by1 - by0)];
+      const b = inFrame(f.box, width, height);
+      if (!b) continue;
       const o = overlap(b, box);
       if (o >= bestIou) { best = { box: b, points: f.points }; bestIou = o; }
     }
@@ -226,11 +223,10 @@ export async function createLocalAnalyser(classes, constants, modelUrl = "/api/m
         const now = await refit(image, face.last.box);
         if (!now) break;
         const m = movedWith(face.detection, face.first, now);
-        // Inside the frame, as the full pass gives boxes.
-        const x0 = Math.max(0, m.box[0]), y0 = Math.max(0, m.box[1]);
-        const x1 = Math.min(image.width, m.box[0] + m.box[2]), y1 = Math.min(image.height, m.box[1] + m.box[3]);
-        if (x1 - x0 < 1 || y1 - y0 < 1) break;
-        moved.push({ box: [x0, y0, x1 - x0, y1 - y0], points: m.points });
+        const [x, y, w, h] = m.box;
+        const inside = inFrame([x, y, x + w, y + h], image.width, image.height); // As the full pass gives boxes.
+        if (!inside) break;
+        moved.push({ box: inside, points: m.points });
         faces.push({ ...face, last: now });
       }
       if (faces.length === following.faces.length) {

@@ -77,23 +77,19 @@ def quantize(source, out, faces=None, keep_float=(), extra_metadata=None):
     ones `keep_float` names (conv_layers' short names). The source's
     metadata (class names, card) is carried over, with what was done added
     to the card. Returns the file's size."""
-    import tempfile
+    import logging
 
     import onnx
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_dynamic, quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    import onnxruntime
+    from onnxruntime.quantization import CalibrationDataReader
 
     from ferkit.files import atomic_output
     from ferkit.nets.card import ONNX_KEY
 
-    import logging
-
-    import onnxruntime
-
     onnxruntime.set_default_logger_severity(3)  # Not the graph clean-up's warnings about unused weights.
-    logging.getLogger().setLevel(logging.ERROR)  # Nor the quantiser's advice to pre-process (done where it matters).
-    graph_model = float32_initializers(onnx.load(source))
+    graph_model = onnx.load(source)
+    source_meta = {p.key: p.value for p in graph_model.metadata_props}
+    graph_model = float32_initializers(graph_model)
     layers = conv_layers(graph_model)
     unknown = [name for name in keep_float if name not in layers]
     if unknown:
@@ -110,23 +106,14 @@ def quantize(source, out, faces=None, keep_float=(), extra_metadata=None):
         def get_next(self):
             return next(self.batches, None)
 
-    with tempfile.TemporaryDirectory() as scratch:
-        plain, dense, prepared, static = (os.path.join(scratch, f"{n}.onnx")
-                                          for n in ("plain", "dense", "prepared", "static"))
-        onnx.save(graph_model, plain)
-        # MatMul before the pre-processing below, which fuses MatMul and Add into Gemm.
-        quantize_dynamic(plain, dense, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
-        result = dense
-        if faces is not None:
-            # Shape inference and graph clean-up first, as ONNX Runtime advises; no symbolic shapes (no sympy).
-            quant_pre_process(dense, prepared, skip_symbolic_shape=True)
-            quantize_static(prepared, static, Faces(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                            calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=list(STATIC_OPS),
-                            nodes_to_exclude=[layers[name] for name in keep_float])
-            result = static
-        result = onnx.load(result)
-    source_meta = {p.key: p.value for p in onnx.load(source).metadata_props}
+    # Nor the quantiser's advice to pre-process (done where it matters), for this call only.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        result = _quantized(graph_model, faces, Faces, layers, keep_float)
+    finally:
+        root.setLevel(level)
     card = json.loads(source_meta.get(ONNX_KEY, "null")) or {}
     card["int8"] = {"source": os.path.basename(source), "dense": "dynamic",
                     "convolutions": "float32" if faces is None else "static",
@@ -141,6 +128,34 @@ def quantize(source, out, faces=None, keep_float=(), extra_metadata=None):
     with atomic_output(out) as tmp:
         onnx.save(result, tmp)
     return os.path.getsize(out)
+
+
+def _quantized(graph_model, faces, reader, layers, keep_float):
+    """The int8 model quantize() writes: the dense layers dynamic, and with
+    faces the convolutions static (all but keep_float), via scratch files."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as scratch:
+        plain, dense, prepared, static = (os.path.join(scratch, f"{n}.onnx")
+                                          for n in ("plain", "dense", "prepared", "static"))
+        onnx.save(graph_model, plain)
+        # MatMul before the pre-processing below, which fuses MatMul and Add into Gemm.
+        quantize_dynamic(plain, dense, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+        result = dense
+        if faces is not None:
+            # Shape inference and graph clean-up first, as ONNX Runtime advises; no symbolic shapes (no sympy).
+            quant_pre_process(dense, prepared, skip_symbolic_shape=True)
+            quantize_static(prepared, static, reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
+                            calibrate_method=CalibrationMethod.MinMax, op_types_to_quantize=list(STATIC_OPS),
+                            nodes_to_exclude=[layers[name] for name in keep_float])
+            result = static
+        result = onnx.load(result)
+    return result
 
 
 def agreement(reference, candidate):

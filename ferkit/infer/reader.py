@@ -20,7 +20,7 @@ from collections import namedtuple
 import numpy as np
 
 from ferkit import paths
-from ferkit.vision.detectors import DETECT_EVERY, DETECT_SIDE, DETECTORS, DetectEvery  # noqa: F401
+from ferkit.vision.detectors import DETECT_EVERY, DETECT_SIDE, DETECTORS, DetectEvery
 from ferkit.errors import DataError, ModelFileError  # noqa: F401  (what read() raises, importable from here)
 from ferkit.vision.faces import Analyser
 from ferkit.infer.inference import Predictor, is_onnx, open_model

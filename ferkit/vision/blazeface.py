@@ -156,6 +156,16 @@ def inside_none(faces, share=0.5):
     return sorted(kept, key=lambda f: -f[2])
 
 
+def in_frame(corners, width, height):
+    """A box (x0, y0, x1, y1) cut to a width x height frame, as the integer
+    (x, y, w, h) every detector gives; None where less than a pixel is left."""
+    x0, y0 = max(0.0, float(corners[0])), max(0.0, float(corners[1]))
+    x1, y1 = min(float(width), float(corners[2])), min(float(height), float(corners[3]))
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    return (int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)))
+
+
 def moved_with(box, keypoints, first, now):
     """A face's full-pass detection (box (x, y, w, h), keypoints) moved as
     its refit moved from `first` to `now` (each a refit's (box, keypoints)):
@@ -257,10 +267,9 @@ class BlazeFace:
         boxes, keypoints, scores = model.candidates(rgb[y0:y1, x0:x1], x0, y0, fast=True)
         best, best_iou = None, REFIT_IOU
         for (bx0, by0, bx1, by1), points, score in weighted_nms(boxes, keypoints, scores):
-            bx0, by0, bx1, by1 = max(0.0, bx0), max(0.0, by0), min(float(w), bx1), min(float(h), by1)
-            if bx1 - bx0 < 1 or by1 - by0 < 1:
+            found = in_frame((bx0, by0, bx1, by1), w, h)
+            if found is None:
                 continue
-            found = (int(round(bx0)), int(round(by0)), int(round(bx1 - bx0)), int(round(by1 - by0)))
             overlap = xywh_iou(found, box)
             if overlap >= best_iou:
                 best, best_iou = (found, points, score), overlap
@@ -300,9 +309,7 @@ class BlazeFace:
         boxes, keypoints, scores = (np.concatenate(part) for part in zip(*passes))
         faces = []
         for (bx0, by0, bx1, by1), points, score in inside_none(weighted_nms(boxes, keypoints, scores)):
-            bx0, by0 = max(0.0, bx0), max(0.0, by0)
-            bx1, by1 = min(float(w), bx1), min(float(h), by1)
-            if bx1 - bx0 >= 1 and by1 - by0 >= 1:
-                box = (int(round(bx0)), int(round(by0)), int(round(bx1 - bx0)), int(round(by1 - by0)))
+            box = in_frame((bx0, by0, bx1, by1), w, h)
+            if box is not None:
                 faces.append((box, points, score))
         return sorted(faces, key=lambda face: face[0])

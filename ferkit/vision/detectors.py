@@ -110,7 +110,7 @@ class BlazeFaceDetector:
         geometry (the short-range model places boxes some 8% of a side lower
         and keypoints up to a tenth of the eyes' distance elsewhere: report
         13), and only the motion comes from the cheaper model."""
-        from ferkit.vision.blazeface import moved_with
+        from ferkit.vision.blazeface import in_frame, moved_with
 
         followed, moved = [], []
         for detection, first, last in state:
@@ -118,11 +118,10 @@ class BlazeFaceDetector:
             if now is None:
                 return None
             (x, y, w, h), keypoints = moved_with(detection.box, detection.keypoints, first, now)
-            x0, y0 = max(0, x), max(0, y)  # Inside the frame, as the full pass gives boxes.
-            x1, y1 = min(rgb.shape[1], x + w), min(rgb.shape[0], y + h)
-            if x1 - x0 < 1 or y1 - y0 < 1:
+            box = in_frame((x, y, x + w, y + h), rgb.shape[1], rgb.shape[0])  # As the full pass gives boxes.
+            if box is None:
                 return None
-            moved.append(Detection((x0, y0, x1 - x0, y1 - y0), keypoints))
+            moved.append(Detection(box, keypoints))
             followed.append((detection, first, now))
         return moved, followed
 
